@@ -1,0 +1,53 @@
+"""`python -m pipeline`: the only @hydra.main. Prints the run id, the shrunk-space path and how to open the run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from pipeline.errors import DOMAIN_ERRORS
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def normalise_argv(argv: list[str]) -> list[str]:
+    """Accept ``+space=NAME`` as well as ``space=NAME``.
+
+    ``space`` has a default in the defaults list, where Hydra answers ``+space=`` with "Multiple
+    values for space"; users coming from "append a group" docs type it anyway, so both spell the
+    same override.
+    """
+    return [a[1:] if a.startswith("+space=") else a for a in argv]
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> None:
+    """Run the shrinkage pipeline and report where its results are."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from pipeline.run import run
+
+    hydra_out = Path(HydraConfig.get().runtime.output_dir)
+    run_dir = Path(cfg.resume) if cfg.resume else hydra_out
+    if cfg.resume and not (run_dir / "run.json").exists():
+        sys.exit(f"error: resume={cfg.resume!r} is not a run directory (no run.json); pass the folder a run printed")
+    try:
+        result = run(cfg, run_dir, hydra_out / ".hydra")
+    except DOMAIN_ERRORS as err:
+        sys.exit(f"error: {err}")
+    uri = cfg.tracking.uri
+    print(f"MLflow run id: {result.run_id}  (open with: mlflow ui --backend-store-uri {uri})")
+    print(f"Shrunk space: {result.shrunk_space}")
+
+
+def cli() -> None:
+    """Console-script entry point (``nas-shrink``)."""
+    sys.argv = normalise_argv(sys.argv)
+    main()
+
+
+if __name__ == "__main__":
+    cli()

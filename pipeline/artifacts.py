@@ -1,0 +1,72 @@
+"""One table: artifact name -> file name + reader/writer. Stages exchange only these files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Rows = list[dict[str, Any]]
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically so an interrupted write never leaves a half file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file."""
+    return json.loads(path.read_text())
+
+
+def write_rows(path: Path, rows: Rows) -> None:
+    """Write dict rows as CSV (header = union of keys, first-seen order), atomically."""
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields or ["arch"])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def read_rows(path: Path) -> Rows:
+    """Read CSV rows, turning numeric cells into floats."""
+    with path.open(newline="") as handle:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _number(text: str | None) -> Any:
+    """Return ``text`` as a float when it is one, else unchanged (empty -> None)."""
+    if text is None or text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """Where an artifact lives inside a stage folder and how to read and write it."""
+
+    filename: str
+    read: Callable[[Path], Any]
+    write: Callable[[Path, Any], None]
+
+
+ARTIFACTS: dict[str, Artifact] = {
+    "proposals": Artifact("proposals.csv", read_rows, write_rows),  # archs to evaluate + origin
+    "scores": Artifact("scores.csv", read_rows, write_rows),  # archs evaluated by one stage
+    "graph": Artifact("graph.json", read_json, write_json),  # nodes (arch strings) + edges
+    "pockets": Artifact("pockets.json", read_json, write_json),  # pockets of one round
+    "shrunk_space": Artifact("shrunk_space.json", read_json, write_json),  # the emitted space
+}

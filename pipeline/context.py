@@ -1,0 +1,71 @@
+"""What a stage receives: the built space and evaluator, its rng, its folder, file access."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.artifacts import ARTIFACTS
+from pipeline.evaluators.base import Evaluator
+from spaces.base import SearchSpace
+
+
+class MissingArtifactError(FileNotFoundError):
+    """A stage asked for an artifact that no earlier stage wrote."""
+
+
+def round_dir(run_dir: Path, round_index: int) -> Path:
+    """Return the folder of one round."""
+    return run_dir / f"round_{round_index:03d}"
+
+
+@dataclass
+class StageContext:
+    """Everything a stage may touch; the runner builds one per stage and round."""
+
+    space: SearchSpace
+    evaluator: Evaluator
+    rng: np.random.Generator
+    run_dir: Path
+    round: int
+    stage: str
+    folder: Path  # this stage's own folder; everything it makes is written here
+    budget: int  # total evaluations allowed in the whole run
+
+    def __post_init__(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def save(self, name: str, obj: Any) -> Path:
+        """Write artifact ``name`` into this stage's folder."""
+        path = self.folder / ARTIFACTS[name].filename
+        ARTIFACTS[name].write(path, obj)
+        return path
+
+    def load(self, name: str, round_index: int | None = None) -> Any:
+        """Read artifact ``name`` made in ``round_index`` (default: this round)."""
+        index = self.round if round_index is None else round_index
+        filename = ARTIFACTS[name].filename
+        found = sorted(round_dir(self.run_dir, index).glob(f"*/{filename}"))
+        if not found:
+            raise MissingArtifactError(
+                f"no '{name}' ({filename}) in round {index} of {self.run_dir}; run its stage first"
+            )
+        return ARTIFACTS[name].read(found[0])
+
+    def load_all(self, name: str) -> list[Any]:
+        """Read artifact ``name`` from every round up to this one, oldest first."""
+        return [self.load(name, r) for r in range(self.round + 1) if self.has(name, r)]
+
+    def has(self, name: str, round_index: int) -> bool:
+        """Tell whether round ``round_index`` holds artifact ``name``."""
+        return any(round_dir(self.run_dir, round_index).glob(f"*/{ARTIFACTS[name].filename}"))
+
+    def evaluated(self) -> dict[str, dict[str, Any]]:
+        """Return every arch scored so far (all rounds), keyed by arch string."""
+        rows: dict[str, dict[str, Any]] = {}
+        for table in self.load_all("scores"):
+            rows.update({row["arch"]: row for row in table})
+        return rows

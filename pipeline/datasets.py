@@ -1,0 +1,143 @@
+"""Datasets for the ``train`` evaluator: in-memory tensors split into train / val / test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A dataset that cannot be loaded here (offline, missing package); names the fix."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images (N, C, H, W) float32 and integer labels (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train, validation and test splits plus the shapes a model needs."""
+
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Return the (C, H, W) shape of one image."""
+        return tuple(self.train.x.shape[1:])
+
+
+def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Scale every split by the train split's per-channel mean and std."""
+    axes = (0, 2, 3)
+    mean = train.mean(axis=axes, keepdims=True)
+    std = train.std(axis=axes, keepdims=True) + 1e-8
+    return [((a - mean) / std).astype(np.float32) for a in (train, *others)]
+
+
+def _split(x: np.ndarray, y: np.ndarray) -> Split:
+    """Wrap numpy arrays as a torch split."""
+    return Split(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64)))
+
+
+class Dataset:
+    """A named dataset; ``splits`` loads it once, lazily."""
+
+    name: str = "dataset"
+
+    @cached_property
+    def splits(self) -> Splits:
+        """Load and return the splits (cached)."""
+        return self.load()
+
+    def load(self) -> Splits:
+        """Load the splits from their source."""
+        raise DatasetUnavailableError(
+            f"dataset {self.name!r} has no training data here; use evaluator=benchmark with it, "
+            "or dataset=digits / cifar10 / cifar100 for training"
+        )
+
+
+class Digits(Dataset):
+    """scikit-learn's 8x8 digits (1,797 images, ships with scikit-learn), stratified splits."""
+
+    name = "digits"
+
+    def __init__(self, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 0) -> None:
+        self.val_fraction, self.test_fraction, self.split_seed = val_fraction, test_fraction, split_seed
+
+    def load(self) -> Splits:
+        """Split digits into stratified train / val / test."""
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        x, y = load_digits(return_X_y=True)
+        x = (x / 16.0).reshape(-1, 1, 8, 8)
+        rest_x, test_x, rest_y, test_y = train_test_split(
+            x, y, test_size=self.test_fraction, stratify=y, random_state=self.split_seed
+        )
+        val_share = self.val_fraction / (1.0 - self.test_fraction)
+        train_x, val_x, train_y, val_y = train_test_split(
+            rest_x, rest_y, test_size=val_share, stratify=rest_y, random_state=self.split_seed
+        )
+        train_x, val_x, test_x = _standardise(train_x, val_x, test_x)
+        return Splits(_split(train_x, train_y), _split(val_x, val_y), _split(test_x, test_y), 10)
+
+
+class Cifar(Dataset):
+    """CIFAR-10 / CIFAR-100 through torchvision (downloaded to ``root``); val split from train."""
+
+    def __init__(self, name: str = "cifar10", root: str = "data", download: bool = True,
+                 val_fraction: float = 0.5, split_seed: int = 0) -> None:
+        if name not in ("cifar10", "cifar100"):
+            raise DatasetUnavailableError(f"Cifar: name {name!r} is not one of cifar10, cifar100")
+        self.name, self.root, self.download = name, root, download
+        self.val_fraction, self.split_seed = val_fraction, split_seed
+
+    def load(self) -> Splits:
+        """Read the official train/test sets; NB201 holds out half of train as validation."""
+        train_x, train_y, test_x, test_y = self._read()
+        order = np.random.default_rng(self.split_seed).permutation(len(train_y))
+        n_val = int(round(self.val_fraction * len(order)))
+        val_idx, train_idx = order[:n_val], order[n_val:]
+        tx, vx, sx = _standardise(train_x[train_idx], train_x[val_idx], test_x)
+        classes = 10 if self.name == "cifar10" else 100
+        return Splits(_split(tx, train_y[train_idx]), _split(vx, train_y[val_idx]), _split(sx, test_y), classes)
+
+    def _read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return (train_x, train_y, test_x, test_y) as NCHW floats in [0, 1]."""
+        try:
+            from torchvision import datasets
+        except Exception as err:  # torchvision missing or built for another torch
+            raise DatasetUnavailableError(
+                f"dataset {self.name!r} needs torchvision ({err}); install the 'vision' extra "
+                "(pip install 'nas-shrink[vision]') or use dataset=digits"
+            ) from None
+        cls = datasets.CIFAR10 if self.name == "cifar10" else datasets.CIFAR100
+        root = Path(self.root).expanduser()
+        try:
+            train, test = (cls(str(root), train=t, download=self.download) for t in (True, False))
+        except Exception as err:  # offline download or missing files
+            raise DatasetUnavailableError(
+                f"dataset {self.name!r} could not be loaded from {root} ({err}); go online once with "
+                f"dataset.download=true, or place the official archive under {root}"
+            ) from None
+        as_x = lambda d: np.asarray(d.data, dtype=np.float32).transpose(0, 3, 1, 2) / 255.0  # noqa: E731
+        return as_x(train), np.asarray(train.targets), as_x(test), np.asarray(test.targets)
+
+
+class BenchmarkOnly(Dataset):
+    """A dataset known only through benchmark tables here (e.g. ImageNet16-120)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name

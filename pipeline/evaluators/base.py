@@ -1,0 +1,29 @@
+"""The evaluator contract: architecture in, metrics out (one of them is the search score)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from spaces.base import Arch, SearchSpace
+
+
+class EvaluatorError(ValueError):
+    """Bad evaluator input (missing table, unknown dataset, ...), with the fix in the message."""
+
+
+class Evaluator(ABC):
+    """Scores architectures of one space; ``metric`` names the result key that search maximises."""
+
+    name: str = "evaluator"
+    metric: str = "val_acc"
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    @abstractmethod
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        """Return the metrics of ``arch``; the dict holds ``self.metric``."""
+
+    def tags(self) -> dict[str, str]:
+        """Return what identifies this evaluator in run metadata."""
+        return {"evaluator": self.name, "metric": self.metric}

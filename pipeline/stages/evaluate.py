@@ -1,0 +1,80 @@
+"""Stage ``evaluate``: score the proposed architectures that are new, within the budget.
+
+Each result is appended to ``journal.jsonl`` in the stage folder as soon as it exists, so an
+interrupted stage resumes without re-evaluating anything it already scored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pipeline.context import StageContext
+
+NEEDS, MAKES = ("proposals",), ("scores",)
+
+
+@dataclass(frozen=True)
+class Cfg:
+    """Knobs of the evaluate stage."""
+
+    progress: bool = True  # show a progress bar while evaluating
+
+
+def read_journal(path: Path) -> dict[str, dict[str, Any]]:
+    """Return the complete rows of a journal (a torn last line is ignored)."""
+    rows: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows[row["arch"]] = row
+    return rows
+
+
+def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
+    """Evaluate new proposals in order until the run's budget is spent."""
+    done_before = ctx.evaluated()
+    todo = [p for p in ctx.load("proposals") if p["arch"] not in done_before]
+    todo = todo[: max(0, ctx.budget - len(done_before))]
+    journal_path = ctx.folder / "journal.jsonl"
+    journal = read_journal(journal_path)
+    rows = []
+    with journal_path.open("a") as journal_file:
+        for proposal in tqdm(todo, desc=f"round {ctx.round} evaluate", disable=not cfg.progress, leave=False):
+            row = journal.get(proposal["arch"])
+            if row is None:
+                row = _score(ctx, proposal)
+                journal_file.write(json.dumps(row) + "\n")
+                journal_file.flush()
+            rows.append(row)
+    ctx.save("scores", rows)
+    return _summary(rows, len(done_before) + len(rows))
+
+
+def _score(ctx: StageContext, proposal: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate one proposal and return its row (arch, origin, round, score, metrics)."""
+    metrics = ctx.evaluator.evaluate(ctx.space.from_str(proposal["arch"]))
+    score = float(metrics[ctx.evaluator.metric])
+    # A NaN score would sort unpredictably; it ranks as the worst possible instead.
+    score = score if math.isfinite(score) else -math.inf
+    return {"arch": proposal["arch"], "origin": proposal["origin"], "round": ctx.round,
+            "score": score, **metrics}
+
+
+def _summary(rows: list[dict[str, Any]], total: int) -> dict[str, float]:
+    """Return the stage's metrics."""
+    scores = [r["score"] for r in rows]
+    return {
+        "evaluated": float(len(rows)),
+        "evaluated_total": float(total),
+        "round_best_score": max(scores, default=float("nan")),
+        "round_mean_score": sum(scores) / len(scores) if scores else float("nan"),
+    }

@@ -1,0 +1,94 @@
+"""MLflow bookkeeping: a parent run per invocation, nested runs per round and stage."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+# Alembic prints a line per migration when a fresh SQLite store is created; keep output readable.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten a nested mapping to dotted keys with string values (MLflow params)."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:6000]
+    return flat
+
+
+class Tracker:
+    """Thin layer over ``MlflowClient`` with explicit run ids (no global active-run state)."""
+
+    def __init__(self, uri: str, experiment: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = found.experiment_id if found else self._create(experiment)
+
+    def _create(self, name: str) -> str:
+        """Create the experiment, tolerating a concurrent creator."""
+        try:
+            return self.client.create_experiment(name)
+        except Exception:  # another process created it between our lookup and create
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    @contextlib.contextmanager
+    def run(self, name: str, parent: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[str]:
+        """Open a (nested) run, yield its id, and close it FINISHED, FAILED or KILLED."""
+        all_tags = dict(tags or {})
+        if parent:
+            all_tags["mlflow.parentRunId"] = parent
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        run_id = run.info.run_id
+        try:
+            yield run_id
+        except KeyboardInterrupt:
+            self.client.set_terminated(run_id, "KILLED")
+            raise
+        except BaseException:
+            self.client.set_terminated(run_id, "FAILED")
+            raise
+        self.client.set_terminated(run_id, "FINISHED")
+
+    def params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """Log params in batches (MLflow caps a batch at 100)."""
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start : start + 100])
+
+    def metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        """Log finite metrics at ``step``."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if math.isfinite(float(v))]
+        if items:
+            self.client.log_batch(run_id, metrics=items)
+
+    def tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        """Set tags on a run."""
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+
+    def artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
+        """Upload every file under ``folder``."""
+        if folder.is_dir() and any(folder.iterdir()):
+            self.client.log_artifacts(run_id, str(folder), artifact_path)
+
+    def artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        """Upload one file."""
+        self.client.log_artifact(run_id, str(path), artifact_path)

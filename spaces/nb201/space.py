@@ -1,0 +1,88 @@
+"""The NAS-Bench-201 cell space: 6 edges x 5 operations = 15,625 cells."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from spaces.base import Arch, CategoricalSpace
+from spaces.errors import InvalidArchError
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+# Official edge order: node 1 <- 0 | node 2 <- 0, 1 | node 3 <- 0, 1, 2.
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+_TOKEN = re.compile(r"^([^~|]*)~(\d+)$")
+
+
+class NB201Space(CategoricalSpace):
+    """NAS-Bench-201 cells (Dong & Yang, ICLR 2020) in the official string format.
+
+    ``C`` and ``N`` set the macro skeleton used by ``build_model`` (the benchmark uses C=16, N=5).
+    """
+
+    name = "nb201"
+
+    def __init__(self, C: int = 16, N: int = 5) -> None:
+        super().__init__([f"edge {j}<-{i}" for j, i in EDGES], [OPS] * len(EDGES))
+        if C < 1 or N < 1:
+            raise ValueError(f"nb201: C={C} and N={N} must both be >= 1")
+        self.C, self.N = C, N
+
+    def to_str(self, arch: Arch) -> str:
+        """Write the official ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` string."""
+        self.validate(arch)
+        nodes = []
+        for node in (1, 2, 3):
+            tokens = [f"{op}~{i}" for (j, i), op in zip(EDGES, arch, strict=True) if j == node]
+            nodes.append("|" + "|".join(tokens) + "|")
+        return "+".join(nodes)
+
+    def from_str(self, text: str) -> Arch:
+        """Parse the official string; errors name the edge and the allowed operations."""
+        if not isinstance(text, str):
+            raise InvalidArchError(f"nb201: expected an architecture string, got {text!r}")
+        groups = text.strip().split("+")
+        if len(groups) != 3:
+            raise InvalidArchError(
+                f"nb201: {text!r} has {len(groups)} node groups; expected 3 like "
+                "'|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'"
+            )
+        ops: list[str] = []
+        for node, group in enumerate(groups, start=1):
+            ops += self._parse_node(text, node, group)
+        return self.validate(tuple(ops))
+
+    def _parse_node(self, text: str, node: int, group: str) -> list[str]:
+        """Parse one ``|op~0|op~1|`` group of node ``node``."""
+        tokens = group.strip("|").split("|") if group.startswith("|") and group.endswith("|") else []
+        if len(tokens) != node:
+            raise InvalidArchError(
+                f"nb201: node {node} in {text!r} must read |op~0|...|op~{node - 1}| "
+                f"with {node} inputs, got {group!r}"
+            )
+        ops = []
+        for source, token in enumerate(tokens):
+            match = _TOKEN.match(token)
+            if match is None or int(match.group(2)) != source:
+                raise InvalidArchError(
+                    f"nb201: edge {node}<-{source} in {text!r}: token {token!r} must read 'op~{source}'"
+                )
+            if match.group(1) not in OPS:
+                raise InvalidArchError(
+                    f"nb201: edge {node}<-{source}: {match.group(1)!r} is not one of {', '.join(OPS)}"
+                )
+            ops.append(match.group(1))
+        return ops
+
+    def build_model(
+        self, arch: Arch, input_shape: tuple[int, ...], num_classes: int, **overrides: Any
+    ) -> Any:
+        """Build the NB201 network (stem, 3 stages of N cells, residual reductions)."""
+        from spaces.nb201.model import NB201Network
+
+        kwargs = {"C": self.C, "N": self.N, **overrides}
+        return NB201Network(self.validate(arch), in_channels=input_shape[0], num_classes=num_classes, **kwargs)
+
+    def config(self) -> dict[str, Any]:
+        """Return the arguments that rebuild this space."""
+        return {"_target_": "spaces.nb201.NB201Space", "C": self.C, "N": self.N}

@@ -1,0 +1,153 @@
+"""A shrunk space: a union of pockets over a base space, consumable like a space.
+
+File format (``shrunk_space.json``, ``format`` = "nas-shrink/shrunk-space", ``version`` = 1)::
+
+    {
+      "format": "nas-shrink/shrunk-space", "version": 1,
+      "base_space": {"name": "nb201", "config": {"_target_": ..., ...}, "size": 15625},
+      "metric": "val_acc",                  # what member scores measure
+      "size": 57,                           # distinct members over all pockets
+      "pockets": [{"id": 0, "seed": ARCH, "seed_score": 91.6, "radius": 2,
+                   "members": [{"arch": ARCH, "score": 91.6}, ...]}, ...],
+      "provenance": {"run_id": ..., "seed": 0, "round": 3, "config": {...}, ...}
+    }
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spaces import from_config
+from spaces.base import Arch, SearchSpace
+
+FORMAT, VERSION = "nas-shrink/shrunk-space", 1
+
+
+class ShrunkSpaceError(ValueError):
+    """A shrunk-space file that cannot be read; names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Pocket:
+    """One locality: its seed, hop radius and explicit evaluated members (best first)."""
+
+    id: int
+    seed: str
+    seed_score: float
+    radius: int
+    members: tuple[tuple[str, float], ...]
+
+
+class ShrunkSpace:
+    """Union of pockets over ``base``; offers size, membership, uniform sampling, iteration."""
+
+    def __init__(self, base: SearchSpace, pockets: list[Pocket], metric: str = "score",
+                 provenance: dict[str, Any] | None = None) -> None:
+        self.base, self.pockets, self.metric = base, pockets, metric
+        self.provenance = provenance or {}
+        seen: dict[str, float] = {}
+        for pocket in pockets:
+            for arch, score in pocket.members:
+                seen.setdefault(base.to_str(base.from_str(arch)), score)
+        self._scores = seen
+        self._members = list(seen)
+
+    def size(self) -> int:
+        """Return the number of distinct architectures in the union of pockets."""
+        return len(self._members)
+
+    def __len__(self) -> int:
+        return self.size()
+
+    def __contains__(self, arch: Arch | str) -> bool:
+        key = arch if isinstance(arch, str) else self.base.to_str(arch)
+        return key in self._scores
+
+    def __iter__(self) -> Iterator[Arch]:
+        return (self.base.from_str(a) for a in self._members)
+
+    def arch_strs(self) -> list[str]:
+        """Return member strings in pocket order."""
+        return list(self._members)
+
+    def score(self, arch: Arch | str) -> float:
+        """Return the recorded score of a member."""
+        return self._scores[arch if isinstance(arch, str) else self.base.to_str(arch)]
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        """Draw one member uniformly at random."""
+        if not self._members:
+            raise ShrunkSpaceError("cannot sample from an empty shrunk space")
+        return self.base.from_str(self._members[int(rng.integers(len(self._members)))])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready form of the file format above."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "base_space": {"name": self.base.name, "config": self.base.config(), "size": self.base.size()},
+            "metric": self.metric,
+            "size": self.size(),
+            "pockets": [_pocket_dict(p) for p in self.pockets],
+            "provenance": self.provenance,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the shrunk space as JSON."""
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ShrunkSpace:
+        """Read a shrunk-space file, with errors naming the file and the bad field."""
+        path = Path(path)
+        if not path.is_file():
+            raise ShrunkSpaceError(f"shrunk space {str(path)!r} not found; run `python -m pipeline` to make one")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ShrunkSpaceError(f"shrunk space {str(path)!r} is not valid JSON: {err}") from None
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ShrunkSpaceError(f"shrunk space {str(path)!r}: {_reason(err)}") from None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShrunkSpace:
+        """Build from the file format's dict."""
+        if data.get("format") != FORMAT or data.get("version") != VERSION:
+            raise ValueError(f"format/version must be {FORMAT!r}/{VERSION}, got "
+                             f"{data.get('format')!r}/{data.get('version')!r}")
+        base = from_config(data["base_space"]["config"])
+        pockets = [_pocket_from(i, p) for i, p in enumerate(data["pockets"])]
+        space = cls(base, pockets, data.get("metric", "score"), data.get("provenance"))
+        if "size" in data and data["size"] != space.size():
+            raise ValueError(f"field 'size' is {data['size']} but the pockets hold {space.size()} archs")
+        return space
+
+
+def _pocket_dict(pocket: Pocket) -> dict[str, Any]:
+    """Return the JSON form of a pocket."""
+    return {"id": pocket.id, "seed": pocket.seed, "seed_score": pocket.seed_score, "radius": pocket.radius,
+            "members": [{"arch": a, "score": s} for a, s in pocket.members]}
+
+
+def _pocket_from(index: int, data: dict[str, Any]) -> Pocket:
+    """Parse one pocket dict, naming the pocket index on a missing field."""
+    try:
+        members = tuple((str(m["arch"]), float(m["score"])) for m in data["members"])
+        return Pocket(int(data["id"]), str(data["seed"]), float(data["seed_score"]), int(data["radius"]), members)
+    except KeyError as err:
+        raise ValueError(f"pockets[{index}] lacks field {err}") from None
+
+
+def _reason(err: Exception) -> str:
+    """Return a one-line reason for a parsing error."""
+    return f"missing field {err}" if isinstance(err, KeyError) else str(err)

@@ -1,0 +1,67 @@
+"""Shared fixtures: config composition, the shared NB201 data, a toy benchmark table."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SHARED_DATA = Path(os.environ.get("NAS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def compose_cfg(*overrides: str) -> DictConfig:
+    """Compose the pipeline config the way `python -m pipeline` does."""
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip `gpu` tests when CUDA is absent."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+def shared_file(name: str) -> Path:
+    """Return a file of ../shared/data or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"{path} absent (set NAS_SHARED_DATA to the folder holding {name})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def nb201_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Convert the shared NB201 CSV exports into one benchmark table."""
+    from pipeline.convert_nb201 import convert
+
+    sources = [shared_file(f"nasbench201_{d}.csv") for d in ("cifar10", "cifar100", "ImageNet16-120")]
+    out = tmp_path_factory.mktemp("nb201") / "nb201.csv"
+    convert(sources, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def toy_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Train every toy arch briefly on digits and write the results as a benchmark table."""
+    from pipeline.artifacts import write_rows
+    from pipeline.datasets import Digits
+    from pipeline.evaluators.train import TrainEvaluator
+    from spaces.toy import ToySpace
+
+    space = ToySpace()
+    evaluator = TrainEvaluator(space, Digits(), seed=0, epochs=1)
+    archs = sorted(space.sample_unique(space.size(), __import__("numpy").random.default_rng(0)))
+    rows = [{"arch": space.to_str(a), "dataset": "digits", **evaluator.evaluate(a)} for a in archs]
+    out = tmp_path_factory.mktemp("toy") / "toy.csv"
+    write_rows(out, rows)
+    return out

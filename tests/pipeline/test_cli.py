@@ -1,0 +1,61 @@
+"""`python -m pipeline` as a user runs it: output, Hydra overrides, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+QUICK = ["evaluator.epochs=1", "shrink.n_samples=8", "shrink.budget=14", "shrink.seeds_per_round=2",
+         "shrink.neighbors_per_seed=3", "shrink.good_quantile=0.5", "progress=false"]
+
+
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("flag", ["+space=toy", "space=toy"])
+def test_toy_run_prints_run_id_table_and_shrunk_path(tmp_path: Path, flag: str) -> None:
+    out = cli(tmp_path, flag, *QUICK)
+    assert out.returncode == 0, out.stderr
+    assert "round   new  total  pockets" in out.stdout
+    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in out.stdout
+    shrunk = Path(out.stdout.split("Shrunk space: ")[1].split()[0])
+    assert shrunk.is_file() and (tmp_path / "mlflow.db").is_file()
+
+
+def one_line_error(out: subprocess.CompletedProcess[str]) -> str:
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    return out.stderr.strip().splitlines()[-1]
+
+
+def test_unknown_space_lists_the_choices(tmp_path: Path) -> None:
+    out = cli(tmp_path, "space=nb999")
+    assert out.returncode != 0 and "nb201" in out.stderr and "toy" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_missing_benchmark_file_is_one_line(tmp_path: Path) -> None:
+    line = one_line_error(cli(tmp_path, "evaluator=benchmark", "evaluator.path=/no/such/table.csv"))
+    assert line.startswith("error: benchmark table '/no/such/table.csv' not found; convert")
+
+
+def test_bad_shrink_value_is_one_line(tmp_path: Path) -> None:
+    assert one_line_error(cli(tmp_path, "space=toy", "shrink.budget=0")) == "error: shrink.budget=0 must be an integer >= 1"
+
+
+def test_resume_from_a_non_run_folder_is_one_line(tmp_path: Path) -> None:
+    line = one_line_error(cli(tmp_path, "space=toy", f"resume={tmp_path}"))
+    assert "is not a run directory (no run.json)" in line
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci_line = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if "pytest" in ln][0]
+    assert f"```bash\n{ci_line}\n```" in readme

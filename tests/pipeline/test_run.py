@@ -1,0 +1,79 @@
+"""End to end through `pipeline.run`: MLflow run tree, determinism, resume, config errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.errors import ConfigError
+from pipeline.run import run
+from spaces.shrunk import ShrunkSpace
+from tests.conftest import compose_cfg
+
+TOY_SHRINK = ["shrink.n_samples=8", "shrink.seeds_per_round=2", "shrink.neighbors_per_seed=2",
+              "shrink.budget=20", "shrink.patience=3", "shrink.good_quantile=0.5"]
+
+
+def toy_cfg(tmp_path: Path, table: Path, *extra: str):
+    return compose_cfg("space=toy", "evaluator=benchmark", f"evaluator.path={table}", "progress=false",
+                       f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", *TOY_SHRINK, *extra)
+
+
+def test_run_tree_metrics_and_artifacts(tmp_path: Path, toy_table: Path) -> None:
+    result = run(toy_cfg(tmp_path, toy_table), tmp_path / "run")
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    parent = client.get_run(result.run_id)
+    assert {"space", "evaluator", "dataset", "seed", "git_sha"} <= set(parent.data.tags)
+    assert parent.data.tags["space"] == "toy" and parent.data.params["shrink.budget"] == "20"
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'")
+    rounds = [c for c in children if c.info.run_name.startswith("round ")]
+    assert len(rounds) == len(result.rounds) >= 2
+    assert any(c.info.run_name == "emit" for c in children)
+    stages = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{rounds[0].info.run_id}'")
+    assert {s.data.tags["stage"] for s in stages} in ({"sample", "evaluate", "graph", "pockets"},
+                                                      {"explore", "evaluate", "graph", "pockets"})
+    history = client.get_metric_history(result.run_id, "evaluated_total")
+    assert [m.step for m in history] == list(range(len(result.rounds)))
+    assert "shrunk_space.json" in {a.path for a in client.list_artifacts(result.run_id)}
+    local = client.download_artifacts(result.run_id, "shrunk_space.json", str(tmp_path))
+    assert ShrunkSpace.load(local).size() > 0
+
+
+def test_same_seed_same_shrunk_space(tmp_path: Path, toy_table: Path) -> None:
+    spaces = [ShrunkSpace.load(run(toy_cfg(tmp_path, toy_table), tmp_path / f"run{i}").shrunk_space) for i in range(2)]
+    assert spaces[0].to_dict()["pockets"] == spaces[1].to_dict()["pockets"]
+
+
+def test_resume_reuses_finished_stages_and_matches(tmp_path: Path, toy_table: Path) -> None:
+    cfg = toy_cfg(tmp_path, toy_table)
+    first = run(cfg, tmp_path / "run")
+    expected = ShrunkSpace.load(first.shrunk_space).to_dict()["pockets"]
+    # Simulate a crash during the last round's pockets stage and before emit.
+    last = tmp_path / "run" / f"round_{len(first.rounds) - 1:03d}"
+    shutil.rmtree(last / "pockets")
+    shutil.rmtree(tmp_path / "run" / "emit")
+    again = run(cfg, tmp_path / "run")
+    assert ShrunkSpace.load(again.shrunk_space).to_dict()["pockets"] == expected
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    reused = client.search_runs([client.get_run(again.run_id).info.experiment_id],
+                                "tags.reused = 'true' and tags.stage = 'evaluate'")
+    assert len(reused) == len(first.rounds)
+
+
+def test_resume_with_another_config_is_refused(tmp_path: Path, toy_table: Path) -> None:
+    run(toy_cfg(tmp_path, toy_table), tmp_path / "run")
+    with pytest.raises(ConfigError, match="different config .*seed"):
+        run(toy_cfg(tmp_path, toy_table, "seed=5"), tmp_path / "run")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+shrink.budgt=3", "shrink.budgt is not a shrink setting"),
+    ("shrink.budget=0", r"shrink.budget=0 must be an integer >= 1"),
+    ("shrink.good_quantile=1.5", r"good_quantile=1.5 must lie in \[0, 1\)"),
+])
+def test_broken_shrink_config_names_the_key(tmp_path: Path, toy_table: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        run(toy_cfg(tmp_path, toy_table, override), tmp_path / "run")
