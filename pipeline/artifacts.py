@@ -68,5 +68,6 @@ ARTIFACTS: dict[str, Artifact] = {
     "scores": Artifact("scores.csv", read_rows, write_rows),  # archs evaluated by one stage
     "graph": Artifact("graph.json", read_json, write_json),  # nodes (arch strings) + edges
     "pockets": Artifact("pockets.json", read_json, write_json),  # pockets of one round
+    "restriction": Artifact("restriction.json", read_json, write_json),  # allowed options per decision
     "shrunk_space": Artifact("shrunk_space.json", read_json, write_json),  # the emitted space
 }

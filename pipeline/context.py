@@ -34,6 +34,7 @@ class StageContext:
     stage: str
     folder: Path  # this stage's own folder; everything it makes is written here
     budget: int  # total evaluations allowed in the whole run
+    truth: dict[str, float] | None = None  # arch -> ground-truth accuracy, for metrics only
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

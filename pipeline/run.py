@@ -1,11 +1,18 @@
 """Compose -> instantiate -> loop rounds x stages; owns the MLflow runs and the stopping rule.
 
-Round 0 runs ``sample -> evaluate -> graph -> pockets``; later rounds run
-``explore -> evaluate -> graph -> pockets`` until the mean pocket score stops improving for
-``patience`` rounds, the evaluation budget is spent, nothing is left to explore, or
-``max_rounds`` is reached. ``emit`` then writes the shrunk space of the best round.
-Every stage writes files into its own folder and a ``_done.json`` marker; a rerun on the same
-run directory (``resume=DIR``) reuses finished stages and the evaluate stage's journal.
+A shrinkage *method* (``shrink.method``) is a plan of stages per round:
+
+- ``lissnas``: round 0 ``sample -> evaluate -> graph -> pockets``; later rounds
+  ``explore -> evaluate -> graph -> pockets`` until the mean pocket score stops improving for
+  ``patience`` rounds; the best round is emitted.
+- ``random`` / ``topk``: one round ``sample -> evaluate -> select``.
+- ``op_pruning`` / ``regnet``: every round ``sample -> evaluate -> refine`` until the restriction
+  stops changing or reaches its target size; the last round is emitted.
+
+Every method also stops when the evaluation budget is spent or after ``max_rounds``; ``emit``
+then writes the shrunk space. Every stage writes files into its own folder and a ``_done.json``
+marker; a rerun on the same run directory (``resume=DIR``) reuses finished stages and the
+evaluate stage's journal.
 """
 
 from __future__ import annotations
@@ -26,28 +33,47 @@ from pipeline.artifacts import read_json, write_json, write_rows
 from pipeline.context import StageContext, round_dir
 from pipeline.errors import ConfigError
 from pipeline.evaluators.base import Evaluator
-from pipeline.stages import emit, evaluate, explore, graph, pockets, sample
+from pipeline.evaluators.benchmark import BenchmarkEvaluator, read_table
+from pipeline.metrics import space_metrics
+from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, select
 from pipeline.tracking import Tracker, flatten
 from spaces.base import SearchSpace
 
 STAGES: dict[str, ModuleType] = {
-    "sample": sample, "explore": explore, "evaluate": evaluate,
-    "graph": graph, "pockets": pockets, "emit": emit,
+    "sample": sample, "explore": explore, "evaluate": evaluate, "graph": graph,
+    "pockets": pockets, "select": select, "refine": refine, "emit": emit,
 }
-FIRST_ROUND = ("sample", "evaluate", "graph", "pockets")
-LATER_ROUNDS = ("explore", "evaluate", "graph", "pockets")
 ROUND_COLUMNS = ("evaluated", "evaluated_total", "pockets", "shrunk_size",
                  "mean_pocket_score", "best_pocket_score", "best_overall")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The stages of a method's first and later rounds, and which round it emits."""
+
+    first: tuple[str, ...]
+    later: tuple[str, ...]  # empty: a single-round method
+    choose: str  # "best" (highest mean pocket score) or "last"
+
+
+PLANS = {
+    "lissnas": Plan(("sample", "evaluate", "graph", "pockets"), ("explore", "evaluate", "graph", "pockets"), "best"),
+    "random": Plan(("sample", "evaluate", "select"), (), "last"),
+    "topk": Plan(("sample", "evaluate", "select"), (), "last"),
+    "op_pruning": Plan(("sample", "evaluate", "refine"), ("sample", "evaluate", "refine"), "last"),
+    "regnet": Plan(("sample", "evaluate", "refine"), ("sample", "evaluate", "refine"), "last"),
+}
 
 
 @dataclass(frozen=True)
 class LoopCfg:
     """Knobs of the round loop itself."""
 
-    budget: int  # total architectures evaluated in the run, samples and explored neighbours
+    method: str  # one of PLANS
+    budget: int  # total architectures evaluated in the run
     max_rounds: int  # hard cap on rounds
-    patience: int  # rounds without improvement of the mean pocket score before stopping
-    min_delta: float  # an improvement smaller than this counts as none
+    patience: int = 2  # lissnas: rounds without improvement of the mean pocket score before stopping
+    min_delta: float = 0.0  # an improvement smaller than this counts as none
 
 
 @dataclass(frozen=True)
@@ -61,35 +87,44 @@ class RunResult:
     stop_reason: str
 
 
-def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, dict[str, Any]]:
-    """Split ``conf/shrink`` into the loop's and each stage's typed config; reject unknown keys."""
-    owners = {"loop": LoopCfg, **{n: m.Cfg for n, m in STAGES.items() if n != "emit"}}
+def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]]:
+    """Split ``conf/shrink`` into the loop's and each planned stage's typed config."""
+    method = shrink.get("method", "lissnas")
+    if method not in PLANS:
+        raise ConfigError(f"shrink.method={method!r} is not one of {', '.join(PLANS)}")
+    plan = PLANS[method]
+    names = sorted(set(plan.first + plan.later) - {"evaluate"})
+    owners = {"loop": LoopCfg, **{n: STAGES[n].Cfg for n in names}}
     known = {f.name for cls in owners.values() for f in fields(cls)}
     unknown = sorted(set(shrink) - known)
     if unknown:
-        raise ConfigError(f"shrink.{unknown[0]} is not a shrink setting; known: {', '.join(sorted(known))}")
+        raise ConfigError(f"shrink.{unknown[0]} is not a setting of method {method}; known: {', '.join(sorted(known))}")
     built = {}
     for name, cls in owners.items():
         try:
             built[name] = cls(**{f.name: shrink[f.name] for f in fields(cls) if f.name in shrink})
         except TypeError as err:
-            raise ConfigError(f"shrink config for {name}: {err}") from None
+            raise ConfigError(f"shrink config of {method}/{name}: {err}") from None
     _check_ranges(shrink)
-    return built.pop("loop"), built
+    return built.pop("loop"), plan, built
 
 
 def _check_ranges(shrink: dict[str, Any]) -> None:
     """Reject values outside their meaningful range, naming the key."""
-    positive = ("budget", "max_rounds", "patience", "n_samples", "seeds_per_round",
-                "neighbors_per_seed", "link_distance", "max_pockets", "min_pocket_size")
+    positive = ("budget", "max_rounds", "patience", "n_samples", "seeds_per_round", "neighbors_per_seed",
+                "link_distance", "max_pockets", "min_pocket_size", "size", "target_size")
     for key in positive:
         if key in shrink and (not isinstance(shrink[key], int) or shrink[key] < 1):
             raise ConfigError(f"shrink.{key}={shrink[key]!r} must be an integer >= 1")
-    for key in ("radius", "fresh_samples"):
+    for key in ("radius", "fresh_samples", "samples_per_round"):
         if key in shrink and (not isinstance(shrink[key], int) or shrink[key] < 0):
             raise ConfigError(f"shrink.{key}={shrink[key]!r} must be an integer >= 0")
     if not 0.0 <= float(shrink.get("good_quantile", 0.5)) < 1.0:
         raise ConfigError(f"shrink.good_quantile={shrink['good_quantile']!r} must lie in [0, 1)")
+    rules = {"rule": ("random", "top", "op_pruning", "regnet")}
+    for key, allowed in rules.items():
+        if key in shrink and shrink[key] not in allowed:
+            raise ConfigError(f"shrink.{key}={shrink[key]!r} is not one of {', '.join(allowed)}")
 
 
 def build(cfg: DictConfig) -> tuple[SearchSpace, Evaluator]:
@@ -105,6 +140,21 @@ def build(cfg: DictConfig) -> tuple[SearchSpace, Evaluator]:
         cause = err.__cause__
         raise (cause if isinstance(cause, ValueError | RuntimeError) else ConfigError(str(err))) from None
     return space, evaluator
+
+
+def ground_truth(setting: str | None, space: SearchSpace, evaluator: Evaluator) -> dict[str, float] | None:
+    """Return arch -> test accuracy used only to judge shrunk spaces (never searched on).
+
+    ``auto`` takes the benchmark evaluator's own table, ``null`` disables it, and a path names a
+    benchmark table for the evaluator's dataset (e.g. to judge a proxy- or training-driven run).
+    """
+    if setting is None or setting == "none":
+        return None
+    if setting == "auto":
+        table = evaluator.table if isinstance(evaluator, BenchmarkEvaluator) else None
+    else:
+        table = read_table(Path(setting).expanduser(), space, evaluator.tags().get("dataset", ""))
+    return {arch: row["test_acc"] for arch, row in table.items()} if table else None
 
 
 def git_sha() -> str:
@@ -132,40 +182,40 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
     """Create the run folder or, when it exists, check it was made by the same config."""
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = run_dir / "run.json"
-    current = _manifest_config(cfg)
+    current = flatten(_manifest_config(cfg))
     if manifest.exists():
-        recorded = read_json(manifest)["config"]
-        diff = sorted(k for k in flatten(current).keys() | flatten(recorded).keys()
-                      if flatten(current).get(k) != flatten(recorded).get(k))
+        recorded = flatten(read_json(manifest)["config"])
+        diff = sorted(k for k in current.keys() | recorded.keys() if current.get(k) != recorded.get(k))
         if diff:
             raise ConfigError(
                 f"resume: {run_dir} was made with a different config ({', '.join(diff[:5])}); "
                 "resume with the same overrides or start a new run"
             )
     else:
-        write_json(manifest, {"config": current})
+        write_json(manifest, {"config": _manifest_config(cfg)})
 
 
 class Runner:
     """Runs the stages of one invocation, logging each as a nested MLflow run."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, tracker: Tracker, progress: bool = True) -> None:
-        self.cfg, self.run_dir, self.tracker, self.progress = cfg, run_dir, tracker, progress
+        self.cfg, self.run_dir, self.tracker = cfg, run_dir, tracker
         shrink = OmegaConf.to_container(cfg.shrink, resolve=True)
-        self.loop, self.stage_cfgs = stage_configs(shrink)
+        self.loop, self.plan, self.stage_cfgs = stage_configs(shrink)
         self.stage_cfgs["evaluate"] = evaluate.Cfg(progress=progress)
         self.space, self.evaluator = build(cfg)
+        self.truth = ground_truth(cfg.get("ground_truth", "auto"), self.space, self.evaluator)
         self.seed = int(cfg.seed)
 
     def stage(self, name: str, round_index: int, parent: str, cfg: Any = None) -> dict[str, float]:
         """Run (or reuse) one stage and log it as a nested run."""
         folder = self.run_dir / name if name == "emit" else round_dir(self.run_dir, round_index) / name
         ctx = StageContext(self.space, self.evaluator, stage_rng(self.seed, round_index, name),
-                           self.run_dir, round_index, name, folder, self.loop.budget)
+                           self.run_dir, round_index, name, folder, self.loop.budget, self.truth)
         cfg = cfg if cfg is not None else self.stage_cfgs[name]
         marker = folder / "_done.json"
-        with self.tracker.run(f"{name}" if name == "emit" else f"r{round_index}/{name}", parent,
-                              {"stage": name, "round": str(round_index)}) as run_id:
+        run_name = name if name == "emit" else f"r{round_index}/{name}"
+        with self.tracker.run(run_name, parent, {"stage": name, "round": str(round_index)}) as run_id:
             reused = marker.exists()
             metrics = read_json(marker)["metrics"] if reused else STAGES[name].run(ctx, cfg)
             if not reused:
@@ -182,27 +232,41 @@ class Runner:
         best, stale = -math.inf, 0
         print(_header(), flush=True)
         for r in range(self.loop.max_rounds):
+            if r > 0 and not self.plan.later:
+                return history, f"single round: method {self.loop.method} samples once"
             with self.tracker.run(f"round {r}", parent, {"round": str(r)}) as round_run:
                 row = self._round(r, round_run)
             if row is None:
                 return history, "converged: every pocket member's neighbourhood is explored"
+            judged = self.judge(r)
+            row.update(judged)
             history.append(row)
-            self.tracker.metrics(parent, {k: row[k] for k in ROUND_COLUMNS}, step=r)
+            self.tracker.metrics(parent, {**{k: row[k] for k in ROUND_COLUMNS}, **judged}, step=r)
             print(_row(r, row), flush=True)
             objective = row["mean_pocket_score"]
             # Round 0 only samples; pockets grown from explored localities start at round 1.
-            if r > 0 and not math.isnan(objective):
+            if self.plan.choose == "best" and r > 0 and not math.isnan(objective):
                 best, stale = (objective, 0) if objective > best + self.loop.min_delta else (best, stale + 1)
             if stale >= self.loop.patience:
                 return history, f"plateau: mean pocket score did not improve for {stale} round(s)"
+            if row.get("converged") == 1.0:
+                return history, "converged: the restriction no longer changes or reached its target size"
             if row["evaluated_total"] >= self.loop.budget:
                 return history, f"budget: {int(row['evaluated_total'])} evaluations spent"
         return history, f"max_rounds: {self.loop.max_rounds} rounds run"
 
+    def judge(self, r: int) -> dict[str, float]:
+        """Return structure and ground-truth metrics of round ``r``'s shrunk space."""
+        data = read_json(next(round_dir(self.run_dir, r).glob("*/pockets.json")))
+        members = list(dict.fromkeys(m["arch"] for p in data["pockets"] for m in p["members"]))
+        scores = {m["arch"]: m["score"] for p in data["pockets"] for m in p["members"] if m["score"] is not None}
+        metrics = space_metrics(self.space, members, len(data["pockets"]), scores, self.truth)
+        return {k: v for k, v in metrics.items() if k not in ("size", "pockets")}
+
     def _round(self, r: int, round_run: str) -> dict[str, float] | None:
         """Run one round's stages; None when exploration has nothing left to propose."""
         row: dict[str, float] = {}
-        for name in FIRST_ROUND if r == 0 else LATER_ROUNDS:
+        for name in self.plan.first if r == 0 else self.plan.later:
             metrics = self.stage(name, r, round_run)
             if name == "explore" and metrics["proposed"] == 0:
                 return None
@@ -222,27 +286,28 @@ def _row(r: int, row: dict[str, float]) -> str:
             f"{row['best_overall']:>13.3f}")
 
 
-def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None) -> RunResult:
-    """Run the whole pipeline into ``run_dir`` and log it to MLflow."""
+def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None, sweep_parent: str | None = None) -> RunResult:
+    """Run the whole pipeline into ``run_dir`` and log it to MLflow (under ``sweep_parent`` if given)."""
     prepare_run_dir(run_dir, cfg)
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
     runner = Runner(cfg, run_dir, tracker, progress=bool(cfg.progress))
     tags = {**runner.evaluator.tags(), "space": runner.space.name, "seed": str(cfg.seed),
-            "git_sha": git_sha(), "run_dir": str(run_dir.resolve())}
-    with tracker.run(cfg.tracking.run_name or f"{runner.space.name}-{runner.evaluator.name}-seed{cfg.seed}",
-                     None, tags) as parent:
+            "method": runner.loop.method, "git_sha": git_sha(), "run_dir": str(run_dir.resolve())}
+    name = cfg.tracking.run_name or f"{runner.loop.method}-{runner.space.name}-{runner.evaluator.name}-seed{cfg.seed}"
+    with tracker.run(name, sweep_parent, tags) as parent:
         tracker.params(parent, flatten(OmegaConf.to_container(cfg, resolve=True)))
         history, reason = runner.rounds(parent)
         tracker.tags(parent, {"stop_reason": reason})
-        provenance = {"run_id": parent, "seed": int(cfg.seed), "git_sha": tags["git_sha"],
+        provenance = {"run_id": parent, "seed": int(cfg.seed), "method": runner.loop.method, "git_sha": tags["git_sha"],
                       "config": _manifest_config(cfg), "stop_reason": reason}
-        final = runner.stage("emit", len(history) - 1 if history else 0, parent, emit.Cfg(provenance))
+        last = len(history) - 1 if history else 0
+        final = runner.stage("emit", last, parent, emit.Cfg(provenance, runner.plan.choose))
         tracker.metrics(parent, {f"final_{k}": v for k, v in final.items()})
         write_rows(run_dir / "rounds.csv", [{"round": i, **row} for i, row in enumerate(history)])
         shrunk_path = run_dir / "emit" / "shrunk_space.json"
         for path in (shrunk_path, run_dir / "emit" / "edf.png", run_dir / "rounds.csv"):
             tracker.artifact(parent, path)
-        if hydra_dir is not None:
+        if hydra_dir is not None and hydra_dir.is_dir():
             tracker.artifacts(parent, hydra_dir, "hydra")
     print(f"stopped: {reason}", file=sys.stdout)
     return RunResult(parent, run_dir, shrunk_path, history, reason)

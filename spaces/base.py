@@ -168,6 +168,26 @@ class CategoricalSpace(SearchSpace):
             out += [arch[:pos] + (o,) + arch[pos + 1 :] for o in opts if o != arch[pos]]
         return out
 
+    def restrict(self, allowed: Sequence[Sequence[str]]) -> list[tuple[str, ...]]:
+        """Validate a per-decision option restriction and return it in declaration order."""
+        if len(allowed) != len(self.decisions):
+            raise InvalidArchError(f"{self.name}: restriction needs {len(self.decisions)} option lists, got {len(allowed)}")
+        out = []
+        for pos, opts in enumerate(allowed):
+            bad = [o for o in opts if o not in self._index[pos]]
+            if bad or not opts:
+                raise self._option_error(pos, bad[0] if bad else "(no option)")
+            out.append(tuple(o for o in self.options[pos] if o in set(opts)))
+        return out
+
+    def sample_restricted(self, allowed: Sequence[Sequence[str]], rng: np.random.Generator) -> Arch:
+        """Pick one allowed option per decision uniformly."""
+        return tuple(opts[int(rng.integers(len(opts)))] for opts in self.restrict(allowed))
+
+    def enumerate_restricted(self, allowed: Sequence[Sequence[str]]) -> list[Arch]:
+        """Return every arch of the restricted product space, in lexicographic option order."""
+        return list(itertools.product(*self.restrict(allowed)))
+
     def pairs_within(self, archs: Sequence[Arch], radius: int) -> np.ndarray:
         """Return index pairs at Hamming distance <= radius, by hashing (no all-pairs loop)."""
         return hamming_pairs(self.codes(archs), [len(o) for o in self.options], radius)

@@ -35,13 +35,13 @@ class ShrunkSpaceError(ValueError):
 
 @dataclass(frozen=True)
 class Pocket:
-    """One locality: its seed, hop radius and explicit evaluated members (best first)."""
+    """One locality: its seed, hop radius and explicit members (best first; score None = not evaluated)."""
 
     id: int
     seed: str
-    seed_score: float
+    seed_score: float | None
     radius: int
-    members: tuple[tuple[str, float], ...]
+    members: tuple[tuple[str, float | None], ...]
 
 
 class ShrunkSpace:
@@ -51,7 +51,7 @@ class ShrunkSpace:
                  provenance: dict[str, Any] | None = None) -> None:
         self.base, self.pockets, self.metric = base, pockets, metric
         self.provenance = provenance or {}
-        seen: dict[str, float] = {}
+        seen: dict[str, float | None] = {}
         for pocket in pockets:
             for arch, score in pocket.members:
                 seen.setdefault(base.to_str(base.from_str(arch)), score)
@@ -76,8 +76,8 @@ class ShrunkSpace:
         """Return member strings in pocket order."""
         return list(self._members)
 
-    def score(self, arch: Arch | str) -> float:
-        """Return the recorded score of a member."""
+    def score(self, arch: Arch | str) -> float | None:
+        """Return the recorded score of a member (None if it was never evaluated)."""
         return self._scores[arch if isinstance(arch, str) else self.base.to_str(arch)]
 
     def sample(self, rng: np.random.Generator) -> Arch:
@@ -142,10 +142,15 @@ def _pocket_dict(pocket: Pocket) -> dict[str, Any]:
 def _pocket_from(index: int, data: dict[str, Any]) -> Pocket:
     """Parse one pocket dict, naming the pocket index on a missing field."""
     try:
-        members = tuple((str(m["arch"]), float(m["score"])) for m in data["members"])
-        return Pocket(int(data["id"]), str(data["seed"]), float(data["seed_score"]), int(data["radius"]), members)
+        members = tuple((str(m["arch"]), _score(m["score"])) for m in data["members"])
+        return Pocket(int(data["id"]), str(data["seed"]), _score(data["seed_score"]), int(data["radius"]), members)
     except KeyError as err:
         raise ValueError(f"pockets[{index}] lacks field {err}") from None
+
+
+def _score(value: Any) -> float | None:
+    """Return a member score; null means the member was never evaluated."""
+    return None if value is None else float(value)
 
 
 def _reason(err: Exception) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.context import StageContext
+from pipeline.metrics import space_metrics
 from spaces.shrunk import Pocket, ShrunkSpace
 
 NEEDS, MAKES = ("pockets", "scores"), ("shrunk_space",)
@@ -20,6 +21,7 @@ class Cfg:
     """Knobs of the emit stage (filled by the runner, not by conf/shrink)."""
 
     provenance: dict[str, Any] = field(default_factory=dict)  # run id, seed, config, ...
+    choose: str = "best"  # emit the round with the best mean pocket score, or the "last" round
 
 
 def best_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -39,7 +41,8 @@ def best_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Emit ``shrunk_space.json`` and ``edf.png`` from the best round."""
-    chosen = best_round([ctx.load("pockets", r) for r in range(ctx.round + 1) if ctx.has("pockets", r)])
+    rounds = [ctx.load("pockets", r) for r in range(ctx.round + 1) if ctx.has("pockets", r)]
+    chosen = best_round(rounds) if cfg.choose == "best" else last_round(rounds)
     pockets = [
         Pocket(p["id"], p["seed"], p["seed_score"], p["radius"], tuple((m["arch"], m["score"]) for m in p["members"]))
         for p in chosen["pockets"]
@@ -49,11 +52,21 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     ctx.save("shrunk_space", shrunk.to_dict())
     evaluated = ctx.evaluated()
     sample = [row for row in ctx.load("scores", 0) if row["origin"] == "uniform"]
-    plot_edf(ctx.folder / "edf.png", sample, [evaluated[a] for a in shrunk.arch_strs()], chosen["metric"])
-    member_scores = [evaluated[a]["score"] for a in shrunk.arch_strs()]
+    kept = [evaluated[a] for a in shrunk.arch_strs() if a in evaluated]
+    plot_edf(ctx.folder / "edf.png", sample, kept, chosen["metric"], ctx.truth, shrunk.arch_strs())
+    scores = {a: row["score"] for a, row in evaluated.items()}
     return {"round": float(chosen["round"]), "shrunk_size": float(shrunk.size()),
-            "pockets": float(len(pockets)), "mean_pocket_score": float(np.mean(member_scores)),
-            **_reported(sample, [evaluated[a] for a in shrunk.arch_strs()])}
+            "mean_pocket_score": float(np.mean([r["score"] for r in kept])) if kept else float("nan"),
+            **space_metrics(ctx.space, shrunk.arch_strs(), len(pockets), scores, ctx.truth),
+            **_reported(sample, kept)}
+
+
+def last_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the last round that holds a pocket."""
+    kept = [r for r in rounds if r["pockets"]]
+    if not kept:
+        raise RuntimeError("no round produced a non-empty space; raise shrink.budget or shrink.size")
+    return kept[-1]
 
 
 def _reported(sample: list[dict[str, Any]], members: list[dict[str, Any]]) -> dict[str, float]:
@@ -64,24 +77,35 @@ def _reported(sample: list[dict[str, Any]], members: list[dict[str, Any]]) -> di
             "shrunk_mean_test_acc": float(np.mean([r["test_acc"] for r in members]))}
 
 
-def plot_edf(path: Path, sample: list[dict[str, Any]], members: list[dict[str, Any]], metric: str) -> None:
-    """Plot empirical distribution functions of the uniform sample vs the shrunk space."""
+def plot_edf(path: Path, sample: list[dict[str, Any]], members: list[dict[str, Any]], metric: str,
+             truth: dict[str, float] | None = None, member_strs: list[str] | None = None) -> None:
+    """Plot EDFs of the search score (uniform sample vs evaluated members) and, with ground
+    truth, of test accuracy (full space vs every member of the shrunk space)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = [("score", f"search score ({metric})")]
-    if all(r.get("test_acc") is not None for r in sample + members):
-        columns.append(("test_acc", "test accuracy (reported only)"))
-    fig, axes = plt.subplots(1, len(columns), figsize=(5 * len(columns), 3.6), squeeze=False)
-    for ax, (key, title) in zip(axes[0], columns, strict=True):
-        for rows, label in ((sample, f"uniform sample (n={len(sample)})"), (members, f"shrunk space (n={len(members)})")):
-            values = np.sort([r[key] for r in rows if math.isfinite(r[key])])
-            ax.step(values, np.arange(1, len(values) + 1) / max(1, len(values)), where="post", label=label)
-        ax.set(title=title, xlabel=key, ylabel="fraction <= x")
+    panels = [(f"search score ({metric})", [
+        ([r["score"] for r in sample], f"uniform sample (n={len(sample)})"),
+        ([r["score"] for r in members], f"shrunk space, evaluated (n={len(members)})")])]
+    if truth:
+        kept = [truth[a] for a in member_strs or [] if a in truth]
+        panels.append(("ground-truth test accuracy (reported only)", [
+            (list(truth.values()), f"full space (n={len(truth)})"), (kept, f"shrunk space (n={len(kept)})")]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels, strict=True):
+        for values, label in curves:
+            edf_curve(ax, values, label)
+        ax.set(title=title, xlabel="value", ylabel="fraction <= x")
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def edf_curve(ax: Any, values: list[float], label: str) -> None:
+    """Draw one empirical distribution function."""
+    finite = np.sort([v for v in values if v is not None and math.isfinite(v)])
+    ax.step(finite, np.arange(1, len(finite) + 1) / max(1, len(finite)), where="post", label=label)

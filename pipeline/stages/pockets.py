@@ -53,35 +53,45 @@ def extract_pockets(graph: nx.Graph, scores: dict[str, float], cut: float, cfg: 
         if len(members) < cfg.min_pocket_size:
             continue
         claimed.update(members)
-        pockets.append(_pocket(len(pockets), seed, members, scores, cfg.radius))
+        pockets.append(make_pocket(len(pockets), seed, members, scores, cfg.radius))
     return pockets
 
 
-def _pocket(index: int, seed: str, members: list[str], scores: dict[str, float], radius: int) -> dict[str, Any]:
-    """Return one pocket record."""
+def make_pocket(index: int, seed: str, members: list[str], scores: dict[str, float | None], radius: int) -> dict[str, Any]:
+    """Return one pocket record (a member's score is None when it was never evaluated)."""
     return {
         "id": index,
         "seed": seed,
-        "seed_score": scores[seed],
+        "seed_score": scores.get(seed),
         "radius": radius,
-        "members": [{"arch": a, "score": scores[a]} for a in members],
+        "members": [{"arch": a, "score": scores.get(a)} for a in members],
     }
+
+
+def summarize(pockets: list[dict[str, Any]], scores: dict[str, float]) -> dict[str, float]:
+    """Return the per-round summary every method reports under the same names."""
+    members = {m["arch"]: m["score"] for p in pockets for m in p["members"]}
+    known = [s for s in members.values() if s is not None]
+    return {
+        "pockets": float(len(pockets)),
+        "shrunk_size": float(len(members)),
+        "mean_pocket_score": float(np.mean(known)) if known else float("nan"),
+        "best_pocket_score": max(known, default=float("nan")),
+        "best_overall": max(scores.values(), default=float("nan")),
+    }
+
+
+def save_round(ctx: StageContext, pockets: list[dict[str, Any]], cut: float, radius: int) -> dict[str, float]:
+    """Save this round's pockets (the method's current shrunk space) and return its summary."""
+    scores = {arch: float(row["score"]) for arch, row in ctx.evaluated().items()}
+    summary = {**summarize(pockets, scores), "threshold": cut}
+    ctx.save("pockets", {"round": ctx.round, "metric": ctx.evaluator.metric, "threshold": cut,
+                         "radius": radius, "summary": summary, "pockets": pockets})
+    return summary
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Extract this round's pockets and save them with their summary."""
     scores = {arch: float(row["score"]) for arch, row in ctx.evaluated().items()}
     cut = threshold(ctx, cfg.good_quantile)
-    pockets = extract_pockets(load_graph(ctx.load("graph")), scores, cut, cfg)
-    member_scores = [m["score"] for p in pockets for m in p["members"]]
-    summary = {
-        "pockets": float(len(pockets)),
-        "shrunk_size": float(len(member_scores)),
-        "mean_pocket_score": float(np.mean(member_scores)) if member_scores else float("nan"),
-        "best_pocket_score": max(member_scores, default=float("nan")),
-        "best_overall": max(scores.values(), default=float("nan")),
-        "threshold": cut,
-    }
-    ctx.save("pockets", {"round": ctx.round, "metric": ctx.evaluator.metric, "threshold": cut,
-                         "radius": cfg.radius, "summary": summary, "pockets": pockets})
-    return summary
+    return save_round(ctx, extract_pockets(load_graph(ctx.load("graph")), scores, cut, cfg), cut, cfg.radius)

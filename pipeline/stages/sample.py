@@ -1,10 +1,17 @@
-"""Stage ``sample``: draw the initial uniform, de-duplicated sample of the space."""
+"""Stage ``sample``: draw uniform, de-duplicated architectures to evaluate.
+
+Round 0 samples the whole space. In later rounds (methods that refine a per-decision
+restriction) it samples uniformly inside the restriction the previous round left.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from pipeline.context import StageContext
+from pipeline.stages.refine import categorical, current_restriction
 
 NEEDS, MAKES = (), ("proposals",)
 
@@ -14,10 +21,30 @@ class Cfg:
     """Knobs of the sample stage."""
 
     n_samples: int  # uniform samples evaluated in round 0 (capped by the budget)
+    samples_per_round: int = 0  # later rounds: new uniform samples inside the current restriction
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
-    """Propose ``n_samples`` distinct architectures drawn uniformly from the space."""
-    archs = ctx.space.sample_unique(min(cfg.n_samples, ctx.budget), ctx.rng)
-    ctx.save("proposals", [{"arch": ctx.space.to_str(a), "origin": "uniform"} for a in archs])
+    """Propose distinct architectures drawn uniformly from the (restricted) space."""
+    if ctx.round == 0:
+        archs = [ctx.space.to_str(a) for a in ctx.space.sample_unique(min(cfg.n_samples, ctx.budget), ctx.rng)]
+    else:
+        archs = restricted_sample(ctx, cfg.samples_per_round)
+    ctx.save("proposals", [{"arch": a, "origin": "uniform"} for a in archs])
     return {"proposed": float(len(archs))}
+
+
+def restricted_sample(ctx: StageContext, n: int) -> list[str]:
+    """Draw up to ``n`` unevaluated archs uniformly inside the previous round's restriction."""
+    space = categorical(ctx)
+    allowed = current_restriction(ctx)
+    seen = set(ctx.evaluated())
+    inside_seen = sum(all(o in opts for o, opts in zip(space.from_str(a), allowed, strict=True)) for a in seen)
+    n = min(n, int(np.prod([len(o) for o in allowed])) - inside_seen)
+    out: list[str] = []
+    while len(out) < n:
+        key = space.to_str(space.sample_restricted(allowed, ctx.rng))
+        if key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out

@@ -59,3 +59,16 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     ci_line = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if "pytest" in ln][0]
     assert f"```bash\n{ci_line}\n```" in readme
+
+
+def test_multirun_jobs_sit_under_one_sweep_run(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    out = cli(tmp_path, "-m", "space=toy", "seed=0,1", *QUICK)
+    assert out.returncode == 0, out.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name("nas-shrink")
+    sweeps = client.search_runs([exp.experiment_id], "tags.sweep = 'true'")
+    assert len(sweeps) == 1 and sweeps[0].info.status == "FINISHED"
+    jobs = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{sweeps[0].info.run_id}'")
+    assert sorted(j.data.tags["seed"] for j in jobs) == ["0", "1"]

@@ -12,7 +12,7 @@ import pytest
 from pipeline.context import StageContext, round_dir
 from pipeline.datasets import Digits
 from pipeline.evaluators.benchmark import BenchmarkEvaluator
-from pipeline.stages import emit, evaluate, explore, graph, pockets, sample
+from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, select
 from spaces.shrunk import ShrunkSpace
 from spaces.toy import ToySpace
 
@@ -126,3 +126,46 @@ def test_emit_writes_a_loadable_shrunk_space_and_plot(tmp_path: Path, toy_table:
     shrunk = ShrunkSpace.load(tmp_path / "emit" / "shrunk_space.json")
     assert shrunk.size() == metrics["shrunk_size"] > 0 and shrunk.provenance["seed"] == 0
     assert (tmp_path / "emit" / "edf.png").stat().st_size > 1000
+
+
+def test_select_top_and_random(tmp_path: Path, toy_table: Path) -> None:
+    sample.run(context(tmp_path, toy_table, 0, "sample"), sample.Cfg(n_samples=15))
+    evaluate.run(context(tmp_path, toy_table, 0, "evaluate"), evaluate.Cfg(progress=False))
+    ctx = context(tmp_path, toy_table, 0, "select")
+    select.run(ctx, select.Cfg(size=4, rule="top"))
+    scores = sorted((row["score"] for row in ctx.evaluated().values()), reverse=True)
+    kept = [m["score"] for m in ctx.load("pockets")["pockets"][0]["members"]]
+    assert kept == scores[:4]
+    select.run(ctx, select.Cfg(size=4, rule="random"))
+    assert len(ctx.load("pockets")["pockets"][0]["members"]) == 4
+
+
+def test_op_pruning_drops_the_worst_option_of_every_decision(tmp_path: Path, toy_table: Path) -> None:
+    sample.run(context(tmp_path, toy_table, 0, "sample"), sample.Cfg(n_samples=27))
+    evaluate.run(context(tmp_path, toy_table, 0, "evaluate"), evaluate.Cfg(progress=False))
+    ctx = context(tmp_path, toy_table, 0, "refine")
+    metrics = refine.run(ctx, refine.Cfg(rule="op_pruning", target_size=2))
+    allowed = ctx.load("restriction")["allowed"]
+    assert [len(a) for a in allowed] == [2, 2, 2] and metrics["shrunk_size"] == 8
+    rows = ctx.evaluated()
+    space = ToySpace()
+    for d, opts in enumerate(allowed):
+        means = {o: np.mean([r["score"] for a, r in rows.items() if space.from_str(a)[d] == o]) for o in space.options[d]}
+        dropped = (set(space.options[d]) - set(opts)).pop()
+        assert means[dropped] == min(means.values())
+    # The next round samples inside the restriction only.
+    nxt = context(tmp_path, toy_table, 1, "sample")
+    sample.run(nxt, sample.Cfg(n_samples=27, samples_per_round=5))
+    assert nxt.load("proposals") == []  # all 8 archs inside were already evaluated
+
+
+def test_regnet_restricts_one_decision_that_raises_the_mean(tmp_path: Path, toy_table: Path) -> None:
+    sample.run(context(tmp_path, toy_table, 0, "sample"), sample.Cfg(n_samples=27))
+    evaluate.run(context(tmp_path, toy_table, 0, "evaluate"), evaluate.Cfg(progress=False))
+    ctx = context(tmp_path, toy_table, 0, "refine")
+    refine.run(ctx, refine.Cfg(rule="regnet", target_size=2))
+    allowed = ctx.load("restriction")["allowed"]
+    assert sum(len(a) < 3 for a in allowed) == 1
+    inside = [r["score"] for a, r in ctx.evaluated().items()
+              if all(o in opts for o, opts in zip(ToySpace().from_str(a), allowed, strict=True))]
+    assert np.mean(inside) > np.mean([r["score"] for r in ctx.evaluated().values()])

@@ -1,0 +1,37 @@
+"""Stage ``select`` (baselines ``random`` and ``topk``): keep part of the evaluated uniform sample.
+
+``random`` keeps a uniform random subset (of a uniform sample, so a uniform subset of the
+space): the null baseline. ``topk`` keeps the best archs seen: random search's shrunk space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.context import StageContext
+from pipeline.stages.pockets import make_pocket, save_round
+
+NEEDS, MAKES = ("scores",), ("pockets",)
+
+
+@dataclass(frozen=True)
+class Cfg:
+    """Knobs of the select stage."""
+
+    size: int  # archs kept in the shrunk space
+    rule: str  # "random" (uniform subset) or "top" (best by score)
+
+
+def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
+    """Keep ``size`` evaluated archs by the rule and save them as one pocket."""
+    scores = {arch: float(row["score"]) for arch, row in ctx.evaluated().items()}
+    ranked = sorted(scores, key=lambda a: (-scores[a], a))
+    if cfg.rule == "top":
+        kept = ranked[: cfg.size]
+    else:
+        pick = ctx.rng.choice(len(ranked), min(cfg.size, len(ranked)), replace=False)
+        kept = [ranked[i] for i in np.sort(pick)]
+    pocket = make_pocket(0, kept[0], kept, scores, radius=0) if kept else None
+    return save_round(ctx, [pocket] if pocket else [], float("nan"), 0)
