@@ -149,6 +149,19 @@ class CategoricalSpace(SearchSpace):
             table[row] = [index[v] for v, index in zip(arch, self._index, strict=True)]
         return table
 
+    def to_compact(self, arch: Arch) -> tuple[int, ...]:
+        """Return the option indices of ``arch`` (the compact form exchange files use)."""
+        return tuple(int(i) for i in self.codes([self.validate(arch)])[0])
+
+    def from_compact(self, compact: Sequence[int]) -> Arch:
+        """Inverse of ``to_compact``, with an error naming a bad index."""
+        if len(compact) != len(self.options):
+            raise InvalidArchError(f"{self.name}: compact form needs {len(self.options)} indices, got {list(compact)}")
+        for pos, (i, opts) in enumerate(zip(compact, self.options, strict=True)):
+            if not isinstance(i, int | np.integer) or not 0 <= i < len(opts):
+                raise InvalidArchError(f"{self.name}: {self.decisions[pos]}: index {i!r} is not in 0..{len(opts) - 1}")
+        return tuple(opts[i] for i, opts in zip(compact, self.options, strict=True))
+
     def encode(self, arch: Arch) -> np.ndarray:
         """Return the concatenated one-hot vector of ``arch``."""
         vec = np.zeros(int(self._offsets[-1]), dtype=np.float32)

@@ -105,8 +105,10 @@ class ShrunkSpace:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> ShrunkSpace:
-        """Read a shrunk-space file, with errors naming the file and the bad field."""
+    def load(cls, path: str | Path, tracking_uri: str | None = None) -> ShrunkSpace:
+        """Read a shrunk-space file or ``runs:/<run_id>/shrunk_space.json``; errors name the bad field."""
+        if str(path).startswith("runs:/"):
+            path = _download(str(path), tracking_uri)
         path = Path(path)
         if not path.is_file():
             raise ShrunkSpaceError(f"shrunk space {str(path)!r} not found; run `python -m pipeline` to make one")
@@ -121,16 +123,44 @@ class ShrunkSpace:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShrunkSpace:
-        """Build from the file format's dict."""
-        if data.get("format") != FORMAT or data.get("version") != VERSION:
-            raise ValueError(f"format/version must be {FORMAT!r}/{VERSION}, got "
-                             f"{data.get('format')!r}/{data.get('version')!r}")
+        """Build from the file format's dict, validated against ``shrunk_space.schema.json``."""
+        if isinstance(data, dict) and data.get("format") == FORMAT and data.get("version") != VERSION:
+            raise ValueError(f"field 'version' is {data.get('version')!r}; this reader knows version {VERSION}")
+        validate_schema(data)
         base = from_config(data["base_space"]["config"])
         pockets = [_pocket_from(i, p) for i, p in enumerate(data["pockets"])]
         space = cls(base, pockets, data.get("metric", "score"), data.get("provenance"))
         if "size" in data and data["size"] != space.size():
             raise ValueError(f"field 'size' is {data['size']} but the pockets hold {space.size()} archs")
         return space
+
+
+SCHEMA_PATH = Path(__file__).with_name("shrunk_space.schema.json")
+
+
+def validate_schema(data: Any) -> None:
+    """Raise ValueError naming the first field that breaks the JSON schema."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ValueError(f"field '{where}': {error.message}")
+
+
+def _download(uri: str, tracking_uri: str | None) -> Path:
+    """Fetch an MLflow artifact URI to a temporary folder."""
+    import tempfile
+
+    import mlflow
+
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp(),
+                                                        tracking_uri=tracking_uri))
+    except Exception as err:  # MLflow raises several types for a missing run or artifact
+        raise ShrunkSpaceError(f"cannot fetch {uri!r} from MLflow ({tracking_uri or 'default store'}): "
+                               f"{str(err).splitlines()[0]}") from None
 
 
 def _pocket_dict(pocket: Pocket) -> dict[str, Any]:

@@ -11,6 +11,9 @@ from spaces.errors import InvalidArchError
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # Official edge order: node 1 <- 0 | node 2 <- 0, 1 | node 3 <- 0, 1, 2.
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+# NASLib's NB201 convention: its op order, and which of our edges sits at each of its positions.
+NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
+NASLIB_EDGES = (0, 1, 3, 2, 4, 5)
 _TOKEN = re.compile(r"^([^~|]*)~(\d+)$")
 
 
@@ -73,6 +76,20 @@ class NB201Space(CategoricalSpace):
                 )
             ops.append(match.group(1))
         return ops
+
+    def to_compact(self, arch: Arch) -> tuple[int, ...]:
+        """Return NASLib's NB201 tuple: its op order and edge order 0-1, 0-2, 0-3, 1-2, 1-3, 2-3."""
+        self.validate(arch)
+        return tuple(NASLIB_OPS.index(arch[k]) for k in NASLIB_EDGES)
+
+    def from_compact(self, compact: Any) -> Arch:
+        """Parse NASLib's NB201 tuple, with an error naming a bad index."""
+        if len(compact) != len(EDGES) or any(not isinstance(i, int) or not 0 <= i < len(OPS) for i in compact):
+            raise InvalidArchError(f"nb201: NASLib tuple {list(compact)!r} must hold 6 op indices in 0..4")
+        ops: list[str] = [""] * len(EDGES)
+        for position, k in enumerate(NASLIB_EDGES):
+            ops[k] = NASLIB_OPS[compact[position]]
+        return tuple(ops)
 
     def build_model(
         self, arch: Arch, input_shape: tuple[int, ...], num_classes: int, **overrides: Any

@@ -40,7 +40,8 @@ def test_run_tree_metrics_and_artifacts(tmp_path: Path, toy_table: Path) -> None
     assert [m.step for m in history] == list(range(len(result.rounds)))
     assert "shrunk_space.json" in {a.path for a in client.list_artifacts(result.run_id)}
     local = client.download_artifacts(result.run_id, "shrunk_space.json", str(tmp_path))
-    assert ShrunkSpace.load(local).size() > 0
+    from_run = ShrunkSpace.load(f"runs:/{result.run_id}/shrunk_space.json", tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    assert ShrunkSpace.load(local).size() > 0 and from_run.to_dict() == ShrunkSpace.load(result.shrunk_space).to_dict()
 
 
 def test_same_seed_same_shrunk_space(tmp_path: Path, toy_table: Path) -> None:

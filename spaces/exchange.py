@@ -1,0 +1,169 @@
+"""Exchange formats of a shrunk space for other searchers, each with its reader.
+
+- ``json``: the canonical file (``shrunk_space.schema.json``); lossless.
+- ``list``: one arch string per line, pockets in order; loses pockets and scores.
+- ``naslib``: a JSON list of labelled archs ``{"arch", "compact", "label", "pocket"}``;
+  ``compact`` is the space's compact tuple (NB201: NASLib's op indices in NASLib's edge order),
+  ``label`` the search score (null if never evaluated).
+- ``configspace``: a ConfigSpace with one categorical per decision holding the options the
+  members use. LOSSY: a union of pockets is not a product of per-decision choices, so the
+  ConfigSpace re-expands it; ``expansion_factor`` = product size / shrunk size says by how much.
+- ``optuna``: ``{"param", "choices", "seed_ids"}``: one categorical over arch ids plus the ids of
+  the pocket seeds to enqueue; see ``spaces.optuna_adapter``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from spaces.base import CategoricalSpace, SearchSpace
+from spaces.shrunk import Pocket, ShrunkSpace, ShrunkSpaceError
+
+FORMATS = ("json", "list", "naslib", "configspace", "optuna")
+FILENAMES = {"json": "shrunk_space.json", "list": "archs.txt", "naslib": "naslib_archs.json",
+             "configspace": "configspace.json", "optuna": "optuna_space.json"}
+
+
+def _single_pocket(base: SearchSpace, archs: list[str], scores: list[float | None], source: str) -> ShrunkSpace:
+    """Wrap a flat list of archs (formats without pockets) as one pocket."""
+    if not archs:
+        raise ShrunkSpaceError(f"{source}: holds no architecture")
+    members = tuple(zip(archs, scores, strict=True))
+    return ShrunkSpace(base, [Pocket(0, archs[0], scores[0], 0, members)], provenance={"imported_from": source})
+
+
+def write_list(shrunk: ShrunkSpace, path: Path) -> None:
+    """Write one arch string per line."""
+    path.write_text("".join(f"{a}\n" for a in shrunk.arch_strs()))
+
+
+def read_list(path: Path, base: SearchSpace) -> ShrunkSpace:
+    """Read a list file back (as a single pocket), naming a bad line."""
+    archs = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            archs.append(_checked(base, line.strip(), f"{path} line {number}"))
+    return _single_pocket(base, archs, [None] * len(archs), str(path))
+
+
+def _checked(base: SearchSpace, text: str, where: str) -> str:
+    """Return the canonical string of ``text`` or raise naming ``where``."""
+    try:
+        return base.to_str(base.from_str(text))
+    except ValueError as err:
+        raise ShrunkSpaceError(f"{where}: {err}") from None
+
+
+def naslib_records(shrunk: ShrunkSpace) -> list[dict[str, Any]]:
+    """Return the labelled-arch records."""
+    base = _categorical(shrunk.base, "naslib")
+    pocket_of = {a: p.id for p in shrunk.pockets for a, _ in p.members}
+    return [{"arch": a, "compact": list(base.to_compact(base.from_str(a))), "label": shrunk.score(a), "pocket": pocket_of[a]}
+            for a in shrunk.arch_strs()]
+
+
+def read_naslib(path: Path, base: SearchSpace) -> ShrunkSpace:
+    """Read labelled archs back from their compact tuples, naming a bad record."""
+    space = _categorical(base, "naslib")
+    records = _json(path)
+    if not isinstance(records, list):
+        raise ShrunkSpaceError(f"{path}: expected a JSON list of labelled archs")
+    archs, labels = [], []
+    for i, record in enumerate(records):
+        try:
+            archs.append(space.to_str(space.from_compact(record["compact"])))
+            labels.append(None if record.get("label") is None else float(record["label"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ShrunkSpaceError(f"{path}: record {i} field 'compact'/'label': {err}") from None
+    return _single_pocket(space, archs, labels, str(path))
+
+
+def configspace(shrunk: ShrunkSpace) -> tuple[Any, float]:
+    """Return (ConfigurationSpace, expansion factor) of the per-decision re-expansion."""
+    from ConfigSpace import Categorical, ConfigurationSpace
+
+    base = _categorical(shrunk.base, "configspace")
+    used = [dict.fromkeys(arch[d] for arch in shrunk) for d in range(len(base.decisions))]
+    choices = [[o for o in base.options[d] if o in used[d]] for d in range(len(base.decisions))]
+    factor = math.prod(len(c) for c in choices) / max(1, shrunk.size())
+    meta = {"lossy": True, "expansion_factor": factor, "base_space": base.config(), "shrunk_size": shrunk.size()}
+    cs = ConfigurationSpace(name=f"{base.name}-shrunk", meta=meta)
+    cs.add([Categorical(_param(d), c) for d, c in zip(base.decisions, choices, strict=True)])
+    return cs, factor
+
+
+def _param(decision: str) -> str:
+    """Return a ConfigSpace-friendly parameter name for a decision."""
+    return "".join(ch if ch.isalnum() else "_" for ch in decision)
+
+
+def read_configspace(path: Path, base: SearchSpace) -> list[list[str]]:
+    """Return the per-decision options of a ConfigSpace file (its product is the re-expanded space)."""
+    from ConfigSpace import ConfigurationSpace
+
+    space = _categorical(base, "configspace")
+    try:
+        cs = ConfigurationSpace.from_json(path)
+    except Exception as err:  # ConfigSpace raises several types on a malformed file
+        raise ShrunkSpaceError(f"{path}: not a ConfigSpace JSON file ({err})") from None
+    names = [_param(d) for d in space.decisions]
+    missing = [n for n in names if n not in cs]
+    if missing:
+        raise ShrunkSpaceError(f"{path}: lacks hyperparameter {missing[0]!r} of space {space.name}")
+    return [list(cs[n].choices) for n in names]
+
+
+def optuna_space(shrunk: ShrunkSpace) -> dict[str, Any]:
+    """Return the categorical over arch ids and the seed ids to enqueue."""
+    ids = {a: i for i, a in enumerate(shrunk.arch_strs())}
+    return {"param": "arch_id", "choices": shrunk.arch_strs(),
+            "seed_ids": [ids[p.seed] for p in shrunk.pockets if p.seed in ids]}
+
+
+def read_optuna(path: Path, base: SearchSpace) -> ShrunkSpace:
+    """Read an optuna space file back, naming a bad field."""
+    data = _json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        raise ShrunkSpaceError(f"{path}: field 'choices' must be a list of arch strings")
+    archs = [_checked(base, str(a), f"{path} choices[{i}]") for i, a in enumerate(data["choices"])]
+    return _single_pocket(base, archs, [None] * len(archs), str(path))
+
+
+def export(shrunk: ShrunkSpace, out: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
+    """Write every requested format into ``out``; return format -> path."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for fmt in formats:
+        path = out / FILENAMES[fmt]
+        if fmt == "json":
+            shrunk.save(path)
+        elif fmt == "list":
+            write_list(shrunk, path)
+        elif fmt == "naslib":
+            path.write_text(json.dumps(naslib_records(shrunk), indent=1) + "\n")
+        elif fmt == "configspace":
+            configspace(shrunk)[0].to_json(path)
+        elif fmt == "optuna":
+            path.write_text(json.dumps(optuna_space(shrunk), indent=1) + "\n")
+        paths[fmt] = path
+    return paths
+
+
+def _json(path: Path) -> Any:
+    """Read JSON with a one-line error."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ShrunkSpaceError(f"{path}: not found") from None
+    except json.JSONDecodeError as err:
+        raise ShrunkSpaceError(f"{path}: not valid JSON: {err}") from None
+
+
+def _categorical(space: SearchSpace, fmt: str) -> CategoricalSpace:
+    """Return the space if it has per-decision options, else refuse the format."""
+    if not isinstance(space, CategoricalSpace):
+        raise ShrunkSpaceError(f"format {fmt!r} needs a space with per-decision options; {space.name} has none")
+    return space
