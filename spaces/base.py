@@ -91,6 +91,17 @@ class SearchSpace(ABC):
         """Return the representative of ``arch``'s isomorphism class."""
         return self.validate(arch)
 
+    def costs(self, arch: Arch, input_shape: tuple[int, ...], num_classes: int) -> tuple[int, int]:
+        """Return (params, FLOPs at batch 1) of the arch's network (torch's FLOP counter)."""
+        from spaces.costs import count_flops, count_params
+
+        model = self.build_model(arch, input_shape, num_classes)
+        return count_params(model), count_flops(model, input_shape)
+
+    def equivalence_key(self, arch: Arch) -> str:
+        """Return a key shared by archs that compute the same function (train one, map the rest)."""
+        return self.to_str(self.canonical(arch))
+
     def sample_unique(self, n: int, rng: np.random.Generator, exclude: Iterable[str] = ()) -> list[Arch]:
         """Draw up to ``n`` distinct architectures uniformly, skipping ``exclude`` strings."""
         seen = set(exclude)

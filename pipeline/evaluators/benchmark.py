@@ -11,8 +11,12 @@ val_acc    validation accuracy in %, the search signal
 test_acc   test accuracy in %, reported only, never searched on
 params     parameter count (optional)
 flops      FLOPs of one forward pass at batch 1, torch.utils.flop_counter convention (optional)
-...        any further numeric column (train_acc, latency_ms, ...) is passed through
+seed       training seed (optional); rows of one arch with several seeds are averaged
+...        any further numeric column (train_acc, val_acc_e4, ...) is passed through
 =========  ==================================================================
+
+Tables built by ``python -m pipeline.bench`` add ``equivalence`` (the arch's equivalence key)
+and ``trained_as`` (the arch actually trained for its equivalence class), both text.
 
 ``python -m pipeline.convert_nb201`` writes this format from the official NAS-Bench-201 /
 NATS-Bench topology release or from its CSV export.
@@ -29,6 +33,7 @@ from spaces.base import Arch, SearchSpace
 from spaces.errors import InvalidArchError
 
 REQUIRED = ("arch", "dataset", "val_acc", "test_acc")
+TEXT_COLUMNS = ("arch", "dataset", "equivalence", "trained_as")
 FIX = "convert the official release with `python -m pipeline.convert_nb201 SOURCE --out PATH`"
 
 
@@ -44,18 +49,28 @@ def read_table(path: Path, space: SearchSpace, dataset: str) -> dict[str, dict[s
                 f"benchmark table {str(path)!r} lacks column(s) {', '.join(missing)} "
                 f"(has {reader.fieldnames}); {FIX}"
             )
-        rows, datasets = {}, set()
+        groups: dict[str, list[dict[str, float]]] = {}
+        datasets = set()
         for line, row in enumerate(reader, start=2):
             datasets.add(row["dataset"])
             if row["dataset"] == dataset:
                 key, metrics = _parse_row(path, line, row, space)
-                rows[key] = metrics
+                groups.setdefault(key, []).append(metrics)
+    rows = {key: _mean_over_seeds(found) for key, found in groups.items()}
     if not rows:
         raise EvaluatorError(
             f"benchmark table {str(path)!r} has no rows for dataset {dataset!r} "
             f"(it has {', '.join(sorted(datasets)) or 'none'}); pick one with dataset=NAME"
         )
     return rows
+
+
+def _mean_over_seeds(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Average the metrics of one arch's rows (one per training seed), as NB201 reports them."""
+    if len(rows) == 1:
+        return rows[0]
+    keys = [k for k in rows[0] if k != "seed" and all(k in r for r in rows)]
+    return {**{k: sum(r[k] for r in rows) / len(rows) for k in keys}, "seeds": float(len(rows))}
 
 
 def _parse_row(path: Path, line: int, row: dict[str, str], space: SearchSpace) -> tuple[str, dict[str, float]]:
@@ -66,7 +81,7 @@ def _parse_row(path: Path, line: int, row: dict[str, str], space: SearchSpace) -
         raise EvaluatorError(f"benchmark table {str(path)!r} line {line}: {err}") from None
     metrics = {}
     for column, value in row.items():
-        if column in ("arch", "dataset") or value in ("", None):
+        if column in TEXT_COLUMNS or value in ("", None):
             continue
         try:
             metrics[column] = float(value)

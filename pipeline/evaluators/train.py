@@ -12,6 +12,7 @@ from torch import nn
 from pipeline.datasets import Dataset, Split
 from pipeline.evaluators.base import Evaluator
 from spaces.base import Arch, SearchSpace
+from spaces.costs import count_flops, count_params
 
 
 def pick_device(device: str) -> torch.device:
@@ -46,29 +47,44 @@ class TrainEvaluator(Evaluator):
 
     def __init__(self, space: SearchSpace, dataset: Dataset, seed: int = 0, epochs: int = 4,
                  batch_size: int = 64, lr: float = 0.05, momentum: float = 0.9,
-                 weight_decay: float = 5e-4, device: str = "auto") -> None:
+                 weight_decay: float = 5e-4, device: str = "auto", record_epochs: tuple[int, ...] = ()) -> None:
         super().__init__(space)
         self.dataset, self.seed, self.epochs, self.batch_size = dataset, seed, epochs, batch_size
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.device = pick_device(device)
+        bad = [e for e in record_epochs if not 1 <= e <= epochs]
+        if bad:
+            raise ValueError(f"record_epochs {bad} must lie in 1..epochs={epochs}")
+        self.record_epochs = tuple(sorted(record_epochs))
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
-        """Train ``arch`` from a seeded init and report val/test accuracy, params and time."""
+        """Train ``arch`` from a seeded init and report val/test accuracy, params, FLOPs and time."""
         splits = self.dataset.splits
         seed = arch_seed(self.seed, self.space.to_str(arch))
         torch.manual_seed(seed)
         model = self.space.build_model(arch, splits.input_shape, splits.num_classes).to(self.device)
+        costs = {"params": float(count_params(model)), "flops": float(count_flops(model, splits.input_shape))}
         start = time.perf_counter()
-        loss = self._fit(model, splits.train, torch.Generator().manual_seed(seed))
+        recorded: dict[str, float] = {}
+        loss = self._fit(model, splits.train, torch.Generator().manual_seed(seed), recorded)
         return {
             "val_acc": accuracy(model, splits.val, self.device),
             "test_acc": accuracy(model, splits.test, self.device),
             "train_loss": loss,
-            "params": float(sum(p.numel() for p in model.parameters())),
+            **costs,
             "train_seconds": time.perf_counter() - start,
+            **recorded,
         }
 
-    def _fit(self, model: nn.Module, train: Split, gen: torch.Generator) -> float:
+    def _record(self, model: nn.Module, epoch: int, recorded: dict[str, float]) -> None:
+        """Store val/test accuracy after ``epoch`` when it is a recorded epoch budget."""
+        if epoch in self.record_epochs:
+            splits = self.dataset.splits
+            recorded[f"val_acc_e{epoch}"] = accuracy(model, splits.val, self.device)
+            recorded[f"test_acc_e{epoch}"] = accuracy(model, splits.test, self.device)
+            model.train()
+
+    def _fit(self, model: nn.Module, train: Split, gen: torch.Generator, recorded: dict[str, float]) -> float:
         """Run the epochs and return the last epoch's mean training loss."""
         params = [p for p in model.parameters() if p.requires_grad]
         # A cell with only `none`/pool edges may have no trainable weight before the head.
@@ -78,7 +94,7 @@ class TrainEvaluator(Evaluator):
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
         model.train()
         mean_loss = float("nan")
-        for _ in range(self.epochs):
+        for epoch in range(self.epochs):
             order = torch.randperm(len(train.y), generator=gen)
             total, count = 0.0, 0
             for start in range(0, len(order), self.batch_size):
@@ -91,6 +107,7 @@ class TrainEvaluator(Evaluator):
                 sched.step()
                 total, count = total + loss.item() * len(idx), count + len(idx)
             mean_loss = total / count
+            self._record(model, epoch + 1, recorded)
         return mean_loss
 
     def tags(self) -> dict[str, str]:

@@ -11,26 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from spaces.base import Arch
+from spaces.costs import count_flops, count_params
 from spaces.nb201.model import NB201Network, make_op
 from spaces.nb201.space import EDGES, OPS
-
-
-def count_params(model: torch.nn.Module) -> int:
-    """Return the number of parameters."""
-    return sum(p.numel() for p in model.parameters())
-
-
-@torch.no_grad()
-def count_flops(model: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Return torch's FLOP count of one forward pass at batch size 1."""
-    model.eval()
-    with FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, *input_shape))
-    return int(counter.get_total_flops())
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,27 @@ class NB201Space(CategoricalSpace):
             ops.append(match.group(1))
         return ops
 
+    def equivalence_key(self, arch: Arch) -> str:
+        """Return the cell's output as a canonical expression of its input ``x``.
+
+        Exact algebra only: sums are commutative (sorted terms), ``skip_connect`` is the identity,
+        ``none`` and pooling or skipping an all-zero node contribute nothing, and a convolution
+        of an all-zero node is kept as a term (its batch norm emits a learned constant). Parallel
+        edges stay separate terms (their weights differ). 15,625 cells fall into 6,470 classes;
+        NB201's own `to_unique_str` rule gives 6,466 because it treats a convolution of zeros as
+        zero and keeps zero terms in sums.
+        """
+        nodes = {0: "x"}
+        for node in (1, 2, 3):
+            terms = []
+            for (j, i), op in zip(EDGES, self.validate(arch), strict=True):
+                if j != node or op == "none" or (nodes[i] == "0" and op in ("skip_connect", "avg_pool_3x3")):
+                    continue
+                terms.append(nodes[i] if op == "skip_connect" else f"{op}({nodes[i]})")
+            terms.sort()
+            nodes[node] = "[" + "+".join(terms) + "]" if len(terms) > 1 else (terms[0] if terms else "0")
+        return nodes[3]
+
     def to_compact(self, arch: Arch) -> tuple[int, ...]:
         """Return NASLib's NB201 tuple: its op order and edge order 0-1, 0-2, 0-3, 1-2, 1-3, 2-3."""
         self.validate(arch)
@@ -90,6 +111,12 @@ class NB201Space(CategoricalSpace):
         for position, k in enumerate(NASLIB_EDGES):
             ops[k] = NASLIB_OPS[compact[position]]
         return tuple(ops)
+
+    def costs(self, arch: Arch, input_shape: tuple[int, ...], num_classes: int) -> tuple[int, int]:
+        """Return (params, FLOPs) from per-operation counts: exact and without building the network."""
+        from spaces.nb201.costs import cost_table
+
+        return cost_table(self.C, self.N, num_classes, tuple(input_shape)).cost(self.validate(arch))
 
     def build_model(
         self, arch: Arch, input_shape: tuple[int, ...], num_classes: int, **overrides: Any
