@@ -92,8 +92,12 @@ def space_metrics(space: SearchSpace, members: Sequence[str], pockets: int,
     """Return every metric of a shrunk space; ground-truth ones only when ``truth`` is given."""
     out = {"size": float(len(members)), "fraction": len(members) / space.size(), "pockets": float(pockets),
            "mean_distance": mean_distance(space, members), "op_entropy": op_entropy(space, members)}
-    if truth is None or not members:
+    known = [a for a in members if a in (truth or {})]
+    if truth is None or not known:
         return out
+    # A partial table (e.g. a benchmark still being built) judges only the members it covers.
+    out["gt_coverage"] = len(known) / len(members)
+    members = known
     kept = np.array([truth[a] for a in members])
     full = np.fromiter(truth.values(), dtype=float)
     out.update({"gt_best": float(kept.max()), "gt_mean": float(kept.mean()), "gt_median": float(np.median(kept)),

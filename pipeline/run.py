@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import warnings
 import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -154,6 +155,9 @@ def ground_truth(setting: str | None, space: SearchSpace, evaluator: Evaluator) 
         table = evaluator.table if isinstance(evaluator, BenchmarkEvaluator) else None
     else:
         table = read_table(Path(setting).expanduser(), space, evaluator.tags().get("dataset", ""))
+    if table and len(table) < space.size():
+        warnings.warn(f"ground truth covers {len(table):,} of {space.size():,} archs: full-space statistics "
+                      "are over the covered archs, and members outside it are not judged", stacklevel=2)
     return {arch: row["test_acc"] for arch, row in table.items()} if table else None
 
 

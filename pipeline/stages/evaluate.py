@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,14 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
 def _score(ctx: StageContext, proposal: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one proposal and return its row (arch, origin, round, score, metrics)."""
     metrics = ctx.evaluator.evaluate(ctx.space.from_str(proposal["arch"]))
-    score = float(metrics[ctx.evaluator.metric])
-    # A NaN score would sort unpredictably; it ranks as the worst possible instead.
-    score = score if math.isfinite(score) else -math.inf
+    raw = float(metrics[ctx.evaluator.metric])
+    note = ""
+    if not math.isfinite(raw):
+        # NaN would sort unpredictably and +inf would look best: rank it worst and say why.
+        note = f"{ctx.evaluator.metric} was {raw}; recorded as the worst score"
+        warnings.warn(f"{proposal['arch']}: {note}", RuntimeWarning, stacklevel=2)
     return {"arch": proposal["arch"], "origin": proposal["origin"], "round": ctx.round,
-            "score": score, **metrics}
+            "score": raw if not note else -math.inf, "note": note, **metrics}
 
 
 def _summary(rows: list[dict[str, Any]], total: int) -> dict[str, float]:

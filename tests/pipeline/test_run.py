@@ -108,3 +108,14 @@ def test_methods_share_the_round0_sample(tmp_path: Path, toy_table: Path) -> Non
         run(cfg, tmp_path / method)
         first[method] = (tmp_path / method / "round_000" / "sample" / "proposals.csv").read_text()
     assert first["lissnas"] == first["op_pruning"]
+
+
+@pytest.mark.parametrize("evaluator", ["zico", "ensemble"])
+def test_proxy_evaluators_drive_the_pipeline_unchanged(tmp_path: Path, toy_table: Path, evaluator: str) -> None:
+    cfg = compose_cfg("space=toy", f"evaluator={evaluator}", "progress=false", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+                      f"ground_truth={toy_table}", *TOY_SHRINK)
+    result = run(cfg, tmp_path / "run")
+    shrunk = ShrunkSpace.load(result.shrunk_space)
+    assert shrunk.size() > 0 and shrunk.metric == evaluator
+    metrics = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(result.run_id).data.metrics
+    assert "final_gt_mean" in metrics and "final_kendall_tau" in metrics
