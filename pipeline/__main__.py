@@ -29,16 +29,14 @@ def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from pipeline.run import run
+    from pipeline.run import resolve_resume, run
     from pipeline.sweep import sweep_run_id
 
     hydra_cfg = HydraConfig.get()
     hydra_out = Path(hydra_cfg.runtime.output_dir)
     sweep = sweep_run_id(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
-    run_dir = Path(cfg.resume) if cfg.resume else hydra_out
-    if cfg.resume and not (run_dir / "run.json").exists():
-        sys.exit(f"error: resume={cfg.resume!r} is not a run directory (no run.json); pass the folder a run printed")
     try:
+        run_dir = resolve_resume(str(cfg.resume), cfg.tracking.uri, cfg.tracking.experiment) if cfg.resume else hydra_out
         result = run(cfg, run_dir, hydra_out / ".hydra", sweep_parent=sweep)
     except DOMAIN_ERRORS as err:
         sys.exit(f"error: {err}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ import numpy as np
 
 from pipeline.artifacts import ARTIFACTS
 from pipeline.evaluators.base import Evaluator
+from pipeline.executors import Executor, LocalExecutor
 from spaces.base import SearchSpace
 
 
@@ -35,6 +36,7 @@ class StageContext:
     folder: Path  # this stage's own folder; everything it makes is written here
     budget: int  # total evaluations allowed in the whole run
     truth: dict[str, float] | None = None  # arch -> ground-truth accuracy, for metrics only
+    executor: Executor = field(default_factory=LocalExecutor)  # where evaluations run
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from pipeline.context import StageContext, round_dir
 from pipeline.errors import ConfigError
 from pipeline.evaluators.base import Evaluator
 from pipeline.evaluators.benchmark import BenchmarkEvaluator, read_table
+from pipeline.executors import Executor, LocalExecutor
 from pipeline.metrics import space_metrics
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, select
 from pipeline.tracking import Tracker, flatten
@@ -102,12 +103,22 @@ def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]
         raise ConfigError(f"shrink.{unknown[0]} is not a setting of method {method}; known: {', '.join(sorted(known))}")
     built = {}
     for name, cls in owners.items():
+        for f in fields(cls):
+            if f.name in shrink:
+                _check_type(f.name, shrink[f.name], str(f.type))
         try:
             built[name] = cls(**{f.name: shrink[f.name] for f in fields(cls) if f.name in shrink})
         except TypeError as err:
             raise ConfigError(f"shrink config of {method}/{name}: {err}") from None
     _check_ranges(shrink)
     return built.pop("loop"), plan, built
+
+
+def _check_type(key: str, value: Any, annotation: str) -> None:
+    """Reject a value whose type does not match the setting's annotation (bools are not numbers)."""
+    expected = {"int": (int,), "float": (int, float), "str": (str,)}.get(annotation)
+    if expected and (isinstance(value, bool) or not isinstance(value, expected)):
+        raise ConfigError(f"shrink.{key}={value!r} must be of type {annotation}")
 
 
 def _check_ranges(shrink: dict[str, Any]) -> None:
@@ -120,6 +131,8 @@ def _check_ranges(shrink: dict[str, Any]) -> None:
     for key in ("radius", "fresh_samples", "samples_per_round"):
         if key in shrink and (not isinstance(shrink[key], int) or shrink[key] < 0):
             raise ConfigError(f"shrink.{key}={shrink[key]!r} must be an integer >= 0")
+    if "min_delta" in shrink and not (math.isfinite(shrink["min_delta"]) and shrink["min_delta"] >= 0):
+        raise ConfigError(f"shrink.min_delta={shrink['min_delta']!r} must be a finite number >= 0")
     if not 0.0 <= float(shrink.get("good_quantile", 0.5)) < 1.0:
         raise ConfigError(f"shrink.good_quantile={shrink['good_quantile']!r} must lie in [0, 1)")
     rules = {"rule": ("random", "top", "op_pruning", "regnet")}
@@ -143,6 +156,13 @@ def build(cfg: DictConfig) -> tuple[SearchSpace, Evaluator]:
     return space, evaluator
 
 
+def build_executor(cfg: DictConfig) -> Executor:
+    """Instantiate the executor group (local when the config has none)."""
+    from hydra.utils import instantiate
+
+    return instantiate(cfg.executor) if cfg.get("executor") else LocalExecutor()
+
+
 def ground_truth(setting: str | None, space: SearchSpace, evaluator: Evaluator) -> dict[str, float] | None:
     """Return arch -> test accuracy used only to judge shrunk spaces (never searched on).
 
@@ -159,6 +179,23 @@ def ground_truth(setting: str | None, space: SearchSpace, evaluator: Evaluator) 
         warnings.warn(f"ground truth covers {len(table):,} of {space.size():,} archs: full-space statistics "
                       "are over the covered archs, and members outside it are not judged", stacklevel=2)
     return {arch: row["test_acc"] for arch, row in table.items()} if table else None
+
+
+def resolve_resume(value: str, uri: str, experiment: str) -> Path:
+    """Return the run directory named by ``resume=``: a folder, or an MLflow run id of a pipeline run."""
+    path = Path(value)
+    if (path / "run.json").exists():
+        return path
+    if path.exists():
+        raise ConfigError(f"resume={value!r} is not a run directory (no run.json); pass the folder a run printed")
+    try:
+        run_dir = Tracker(uri, experiment).client.get_run(value).data.tags.get("run_dir")
+    except Exception:  # MLflow raises several types for an unknown id
+        run_dir = None
+    if not run_dir or not (Path(run_dir) / "run.json").exists():
+        raise ConfigError(f"resume={value!r} is neither a run directory nor the MLflow run id of a pipeline run "
+                          f"in {uri} whose folder still exists")
+    return Path(run_dir)
 
 
 def git_sha() -> str:
@@ -210,12 +247,13 @@ class Runner:
         self.space, self.evaluator = build(cfg)
         self.truth = ground_truth(cfg.get("ground_truth", "auto"), self.space, self.evaluator)
         self.seed = int(cfg.seed)
+        self.executor = build_executor(cfg)
 
     def stage(self, name: str, round_index: int, parent: str, cfg: Any = None) -> dict[str, float]:
         """Run (or reuse) one stage and log it as a nested run."""
         folder = self.run_dir / name if name == "emit" else round_dir(self.run_dir, round_index) / name
         ctx = StageContext(self.space, self.evaluator, stage_rng(self.seed, round_index, name),
-                           self.run_dir, round_index, name, folder, self.loop.budget, self.truth)
+                           self.run_dir, round_index, name, folder, self.loop.budget, self.truth, self.executor)
         cfg = cfg if cfg is not None else self.stage_cfgs[name]
         marker = folder / "_done.json"
         run_name = name if name == "emit" else f"r{round_index}/{name}"
@@ -297,6 +335,15 @@ def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None, sweep_par
     runner = Runner(cfg, run_dir, tracker, progress=bool(cfg.progress))
     tags = {**runner.evaluator.tags(), "space": runner.space.name, "seed": str(cfg.seed),
             "method": runner.loop.method, "git_sha": git_sha(), "run_dir": str(run_dir.resolve())}
+    try:
+        return _run(cfg, run_dir, hydra_dir, sweep_parent, tracker, runner, tags)
+    finally:
+        runner.executor.close()
+
+
+def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: str | None, tracker: Tracker,
+         runner: Runner, tags: dict[str, str]) -> RunResult:
+    """Open the parent run, loop the rounds, emit, and upload the run's files."""
     name = cfg.tracking.run_name or f"{runner.loop.method}-{runner.space.name}-{runner.evaluator.name}-seed{cfg.seed}"
     with tracker.run(name, sweep_parent, tags) as parent:
         tracker.params(parent, flatten(OmegaConf.to_container(cfg, resolve=True)))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,22 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def retry_locked(call: Callable[..., Any], *args: Any, attempts: int = 12, **kwargs: Any) -> Any:
+    """Call an MLflow client method, retrying while SQLite reports the database locked.
+
+    Parallel jobs (a joblib multirun) share one SQLite file; a writer that meets another
+    writer's lock waits with jittered exponential backoff instead of losing its run or metric.
+    """
+    for attempt in range(attempts):
+        try:
+            return call(*args, **kwargs)
+        except Exception as err:  # MLflow wraps sqlite3.OperationalError in its own types
+            if "locked" not in str(err).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
 class Tracker:
     """Thin layer over ``MlflowClient`` with explicit run ids (no global active-run state)."""
 
@@ -34,13 +51,13 @@ class Tracker:
 
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
+        found = retry_locked(self.client.get_experiment_by_name, experiment)
         self.experiment_id = found.experiment_id if found else self._create(experiment)
 
     def _create(self, name: str) -> str:
         """Create the experiment, tolerating a concurrent creator."""
         try:
-            return self.client.create_experiment(name)
+            return retry_locked(self.client.create_experiment, name)
         except Exception:  # another process created it between our lookup and create
             return self.client.get_experiment_by_name(name).experiment_id
 
@@ -50,17 +67,17 @@ class Tracker:
         all_tags = dict(tags or {})
         if parent:
             all_tags["mlflow.parentRunId"] = parent
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        run = retry_locked(self.client.create_run, self.experiment_id, run_name=name, tags=all_tags)
         run_id = run.info.run_id
         try:
             yield run_id
         except KeyboardInterrupt:
-            self.client.set_terminated(run_id, "KILLED")
+            retry_locked(self.client.set_terminated, run_id, "KILLED")
             raise
         except BaseException:
-            self.client.set_terminated(run_id, "FAILED")
+            retry_locked(self.client.set_terminated, run_id, "FAILED")
             raise
-        self.client.set_terminated(run_id, "FINISHED")
+        retry_locked(self.client.set_terminated, run_id, "FINISHED")
 
     def params(self, run_id: str, params: Mapping[str, Any]) -> None:
         """Log params in batches (MLflow caps a batch at 100)."""
@@ -68,7 +85,7 @@ class Tracker:
 
         items = [Param(k, str(v)) for k, v in params.items()]
         for start in range(0, len(items), 100):
-            self.client.log_batch(run_id, params=items[start : start + 100])
+            retry_locked(self.client.log_batch, run_id, params=items[start : start + 100])
 
     def metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         """Log finite metrics at ``step``."""
@@ -77,18 +94,18 @@ class Tracker:
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step) for k, v in metrics.items() if math.isfinite(float(v))]
         if items:
-            self.client.log_batch(run_id, metrics=items)
+            retry_locked(self.client.log_batch, run_id, metrics=items)
 
     def tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         """Set tags on a run."""
         for key, value in tags.items():
-            self.client.set_tag(run_id, key, value)
+            retry_locked(self.client.set_tag, run_id, key, value)
 
     def artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
         """Upload every file under ``folder``."""
         if folder.is_dir() and any(folder.iterdir()):
-            self.client.log_artifacts(run_id, str(folder), artifact_path)
+            retry_locked(self.client.log_artifacts, run_id, str(folder), artifact_path)
 
     def artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         """Upload one file."""
-        self.client.log_artifact(run_id, str(path), artifact_path)
+        retry_locked(self.client.log_artifact, run_id, str(path), artifact_path)

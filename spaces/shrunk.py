@@ -114,11 +114,11 @@ class ShrunkSpace:
             raise ShrunkSpaceError(f"shrunk space {str(path)!r} not found; run `python -m pipeline` to make one")
         try:
             data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ShrunkSpaceError(f"shrunk space {str(path)!r} is not valid JSON: {err}") from None
         try:
             return cls.from_dict(data)
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, RecursionError) as err:
             raise ShrunkSpaceError(f"shrunk space {str(path)!r}: {_reason(err)}") from None
 
     @classmethod

@@ -41,6 +41,14 @@ def read_table(path: Path, space: SearchSpace, dataset: str) -> dict[str, dict[s
     """Read the rows of ``dataset`` from a benchmark table, keyed by arch string."""
     if not path.is_file():
         raise EvaluatorError(f"benchmark table {str(path)!r} not found; {FIX} or set evaluator.path=")
+    try:
+        return _read(path, space, dataset)
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise EvaluatorError(f"benchmark table {str(path)!r} is not a readable CSV ({err}); {FIX}") from None
+
+
+def _read(path: Path, space: SearchSpace, dataset: str) -> dict[str, dict[str, float]]:
+    """Parse the table (see ``read_table``)."""
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
@@ -52,6 +60,9 @@ def read_table(path: Path, space: SearchSpace, dataset: str) -> dict[str, dict[s
         groups: dict[str, list[dict[str, float]]] = {}
         datasets = set()
         for line, row in enumerate(reader, start=2):
+            if None in row or None in row.values():
+                raise EvaluatorError(f"benchmark table {str(path)!r} line {line} has {'more' if None in row else 'fewer'} "
+                                     f"cells than the header (a truncated or corrupted file?); {FIX}")
             datasets.add(row["dataset"])
             if row["dataset"] == dataset:
                 key, metrics = _parse_row(path, line, row, space)

@@ -16,6 +16,8 @@ from typing import Any
 from tqdm import tqdm
 
 from pipeline.context import StageContext
+from pipeline.evaluators.base import EvaluatorError
+from pipeline.executors import Failure
 
 NEEDS, MAKES = ("proposals",), ("scores",)
 
@@ -47,30 +49,38 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     todo = todo[: max(0, ctx.budget - len(done_before))]
     journal_path = ctx.folder / "journal.jsonl"
     journal = read_journal(journal_path)
-    rows = []
+    pending = [p for p in todo if p["arch"] not in journal]
+    results = ctx.executor.map(ctx.evaluator, [ctx.space.from_str(p["arch"]) for p in pending])
     with journal_path.open("a") as journal_file:
-        for proposal in tqdm(todo, desc=f"round {ctx.round} evaluate", disable=not cfg.progress, leave=False):
-            row = journal.get(proposal["arch"])
-            if row is None:
-                row = _score(ctx, proposal)
-                journal_file.write(json.dumps(row) + "\n")
-                journal_file.flush()
-            rows.append(row)
+        bar = tqdm(zip(pending, results, strict=True), total=len(pending), desc=f"round {ctx.round} evaluate",
+                   disable=not cfg.progress, leave=False)
+        for proposal, result in bar:
+            row = _row(ctx, proposal, result)
+            journal[proposal["arch"]] = row
+            journal_file.write(json.dumps(row) + "\n")
+            journal_file.flush()
+    rows = [journal[p["arch"]] for p in todo]
+    failed = [r for r in rows if r.get("failed")]
+    if rows and len(failed) == len(rows):
+        raise EvaluatorError(f"all {len(rows)} evaluations of round {ctx.round} failed; first: {failed[0]['note']}")
     ctx.save("scores", rows)
-    return _summary(rows, len(done_before) + len(rows))
+    return {**_summary(rows, len(done_before) + len(rows)), "failed": float(len(failed))}
 
 
-def _score(ctx: StageContext, proposal: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate one proposal and return its row (arch, origin, round, score, metrics)."""
-    metrics = ctx.evaluator.evaluate(ctx.space.from_str(proposal["arch"]))
-    raw = float(metrics[ctx.evaluator.metric])
+def _row(ctx: StageContext, proposal: dict[str, Any], result: dict[str, float] | Failure) -> dict[str, Any]:
+    """Return the journal row of one result: its metrics, or the failure ranked worst."""
+    base = {"arch": proposal["arch"], "origin": proposal["origin"], "round": ctx.round}
+    if isinstance(result, Failure):
+        note = f"failed after {result.attempts} attempt(s): {result.error}"
+        warnings.warn(f"{proposal['arch']}: {note}; recorded as the worst score", RuntimeWarning, stacklevel=2)
+        return {**base, "score": -math.inf, "note": note, "failed": 1}
+    raw = float(result[ctx.evaluator.metric])
     note = ""
     if not math.isfinite(raw):
         # NaN would sort unpredictably and +inf would look best: rank it worst and say why.
         note = f"{ctx.evaluator.metric} was {raw}; recorded as the worst score"
         warnings.warn(f"{proposal['arch']}: {note}", RuntimeWarning, stacklevel=2)
-    return {"arch": proposal["arch"], "origin": proposal["origin"], "round": ctx.round,
-            "score": raw if not note else -math.inf, "note": note, **metrics}
+    return {**base, "score": raw if not note else -math.inf, "note": note, **result}
 
 
 def _summary(rows: list[dict[str, Any]], total: int) -> dict[str, float]:

@@ -72,3 +72,34 @@ def test_multirun_jobs_sit_under_one_sweep_run(tmp_path: Path) -> None:
     assert len(sweeps) == 1 and sweeps[0].info.status == "FINISHED"
     jobs = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{sweeps[0].info.run_id}'")
     assert sorted(j.data.tags["seed"] for j in jobs) == ["0", "1"]
+
+
+def test_resume_by_mlflow_run_id(tmp_path: Path) -> None:
+    first = cli(tmp_path, "space=toy", *QUICK)
+    run_id = first.stdout.split("MLflow run id: ")[1].split()[0]
+    shrunk = first.stdout.split("Shrunk space: ")[1].split()[0]
+    again = cli(tmp_path, "space=toy", *QUICK, f"resume={run_id}")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split("Shrunk space: ")[1].split()[0] == shrunk
+    assert one_line_error(cli(tmp_path, "space=toy", *QUICK, "resume=0123abcd")).startswith("error: resume='0123abcd' is neither")
+
+
+@pytest.mark.slow
+def test_eight_parallel_jobs_lose_no_run_and_no_metric(tmp_path: Path) -> None:
+    import csv
+
+    from mlflow.tracking import MlflowClient
+
+    out = cli(tmp_path, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=8", "space=toy",
+              "seed=0,1,2,3,4,5,6,7", *QUICK)
+    assert out.returncode == 0, out.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name("nas-shrink")
+    sweep = client.search_runs([exp.experiment_id], "tags.sweep = 'true'")[0]
+    jobs = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{sweep.info.run_id}'")
+    assert len(jobs) == 8 and all(j.info.status == "FINISHED" for j in jobs)
+    for job in jobs:
+        with (Path(job.data.tags["run_dir"]) / "rounds.csv").open() as handle:
+            rounds = list(csv.DictReader(handle))
+        history = client.get_metric_history(job.info.run_id, "evaluated_total")
+        assert [m.value for m in history] == [float(r["evaluated_total"]) for r in rounds]

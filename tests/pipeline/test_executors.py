@@ -1,0 +1,88 @@
+"""Executors: order, retries, failures recorded (not raised), and Ray fan-out equal to local."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.context import StageContext
+from pipeline.datasets import Digits
+from pipeline.evaluators.base import EvaluatorError
+from pipeline.evaluators.benchmark import BenchmarkEvaluator
+from pipeline.executors import Failure, LocalExecutor
+from pipeline.stages import evaluate
+from spaces.toy import ToySpace
+
+BAD = "width=8;activation=tanh;depth=2"
+
+
+class Faulty(BenchmarkEvaluator):
+    """Table lookups that always fail on BAD and fail once on every other arch's first try."""
+
+    def __init__(self, *args, flaky: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.flaky, self.seen = flaky, set()
+
+    def evaluate(self, arch):  # type: ignore[no-untyped-def]
+        key = self.space.to_str(arch)
+        if key == BAD:
+            raise RuntimeError("CUDA error: an illegal memory access\nwas encountered")
+        if self.flaky and key not in self.seen:
+            self.seen.add(key)
+            raise OSError("transient")
+        return super().evaluate(arch)
+
+
+def archs(n: int = 6) -> list:
+    space = ToySpace()
+    picked = space.sample_unique(n, np.random.default_rng(0))
+    return [space.from_str(BAD), *[a for a in picked if space.to_str(a) != BAD][: n - 1]]
+
+
+def test_local_executor_retries_and_records_failures(toy_table: Path) -> None:
+    evaluator = Faulty(ToySpace(), Digits(), str(toy_table))
+    results = list(LocalExecutor(retries=1).map(evaluator, archs()))
+    assert isinstance(results[0], Failure) and results[0].attempts == 2
+    assert results[0].error == "RuntimeError: CUDA error: an illegal memory access was encountered"
+    assert all(isinstance(r, dict) for r in results[1:])  # the transient fault was retried away
+    no_retry = list(LocalExecutor(retries=0).map(Faulty(ToySpace(), Digits(), str(toy_table)), archs()))
+    assert all(isinstance(r, Failure) for r in no_retry)
+
+
+def context(tmp_path: Path, evaluator, executor) -> StageContext:  # type: ignore[no-untyped-def]
+    ctx = StageContext(ToySpace(), evaluator, np.random.default_rng(0), tmp_path, 0, "evaluate",
+                       tmp_path / "round_000" / "evaluate", 100, executor=executor)
+    ctx.save("proposals", [{"arch": ToySpace().to_str(a), "origin": "uniform"} for a in archs()])
+    return ctx
+
+
+def test_evaluate_stage_records_a_failing_arch_as_worst(tmp_path: Path, toy_table: Path) -> None:
+    ctx = context(tmp_path, Faulty(ToySpace(), Digits(), str(toy_table)), LocalExecutor(retries=1))
+    with pytest.warns(RuntimeWarning, match="failed after 2 attempt"):
+        metrics = evaluate.run(ctx, evaluate.Cfg(progress=False))
+    rows = {r["arch"]: r for r in ctx.load("scores")}
+    assert metrics["failed"] == 1 and rows[BAD]["score"] == float("-inf") and "illegal memory" in rows[BAD]["note"]
+
+
+def test_all_failing_is_one_clear_error(tmp_path: Path, toy_table: Path) -> None:
+    ctx = context(tmp_path, Faulty(ToySpace(), Digits(), str(toy_table)), LocalExecutor(retries=0))
+    with pytest.warns(RuntimeWarning), pytest.raises(EvaluatorError, match="all 6 evaluations of round 0 failed"):
+        evaluate.run(ctx, evaluate.Cfg(progress=False))
+
+
+@pytest.mark.slow
+def test_ray_executor_matches_local(toy_table: Path) -> None:
+    pytest.importorskip("ray")
+    from pipeline.executors import RayExecutor
+
+    evaluator = Faulty(ToySpace(), Digits(), str(toy_table), flaky=False)
+    local = list(LocalExecutor(retries=0).map(evaluator, archs(12)))
+    executor = RayExecutor(address="local", batch_size=5, num_cpus=1, retries=1)
+    try:
+        remote = list(executor.map(evaluator, archs(12)))
+    finally:
+        executor.close()
+    assert isinstance(remote[0], Failure) and remote[0].attempts == 2
+    assert remote[1:] == local[1:]  # same results, same order

@@ -1,0 +1,136 @@
+"""Fuzzed bad input: every failure is a one-line domain error, never a traceback from deep inside.
+
+Run with -s to see how many cases each property tried.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import yaml
+from hydra.errors import HydraException
+from hydra.utils import instantiate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from pipeline.errors import ConfigError
+from pipeline.evaluators.base import EvaluatorError
+from pipeline.evaluators.benchmark import read_table
+from pipeline.run import stage_configs
+from spaces import InvalidArchError
+from spaces.nb201 import OPS, NB201Space
+from spaces.shrunk import Pocket, ShrunkSpace, ShrunkSpaceError
+from tests.conftest import CONF, compose_cfg
+
+SPACES = {p.stem: instantiate(yaml.safe_load(p.read_text())) for p in sorted((CONF / "space").glob("*.yaml"))}
+TALLY: Counter[str] = Counter()
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def one_line(err: Exception) -> bool:
+    return "\n" not in str(err) and 0 < len(str(err)) < 1000
+
+
+near_nb201 = st.lists(
+    st.tuples(st.sampled_from([*OPS, "conv_9x9", "", "none "]), st.integers(-1, 4)), min_size=1, max_size=7
+).map(lambda toks: "+".join("|" + "|".join(f"{op}~{i}" for op, i in toks[k : k + 2]) + "|" for k in range(0, len(toks), 2)))
+
+
+@FUZZ
+@given(name=st.sampled_from(sorted(SPACES)), text=st.one_of(st.text(max_size=120), near_nb201))
+def test_from_str_accepts_or_names_the_problem(name: str, text: str) -> None:
+    space = SPACES[name]
+    TALLY["from_str"] += 1
+    try:
+        arch = space.from_str(text)
+    except InvalidArchError as err:
+        assert one_line(err)
+        TALLY["from_str clean error"] += 1
+        return
+    assert space.from_str(space.to_str(arch)) == arch
+
+
+SHRINK_KEYS = ["budget", "max_rounds", "patience", "min_delta", "n_samples", "seeds_per_round", "neighbors_per_seed",
+               "fresh_samples", "link_distance", "radius", "good_quantile", "max_pockets", "min_pocket_size", "method",
+               "budgt", "size"]
+values = st.one_of(st.integers(-3, 300), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+                   st.text(max_size=8), st.none())
+
+
+@FUZZ
+@given(overrides=st.dictionaries(st.sampled_from(SHRINK_KEYS), values, max_size=4))
+def test_shrink_settings_are_accepted_or_named(overrides: dict) -> None:
+    shrink = {**OmegaConf.to_container(compose_cfg().shrink), **overrides}
+    TALLY["shrink config"] += 1
+    try:
+        stage_configs(shrink)
+    except ConfigError as err:
+        assert one_line(err)
+        TALLY["shrink config clean error"] += 1
+
+
+@FUZZ
+@given(override=st.text(alphabet=st.sampled_from("shrink.budget=seed+~[]{}:,'\" 0123abc"), max_size=25))
+def test_raw_overrides_fail_in_hydra_or_compose(override: str) -> None:
+    TALLY["raw override"] += 1
+    try:
+        cfg = compose_cfg(override)
+        stage_configs(OmegaConf.to_container(cfg.shrink, resolve=True))
+    except (HydraException, OmegaConfBaseException, ConfigError) as err:
+        TALLY["raw override clean error"] += 1
+        assert str(err)
+
+
+def _valid_shrunk_text() -> str:
+    space = NB201Space()
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    return __import__("json").dumps(ShrunkSpace(space, [Pocket(0, arch, 90.0, 1, ((arch, 90.0),))]).to_dict())
+
+
+VALID_SHRUNK = _valid_shrunk_text()
+
+
+@FUZZ
+@given(cut=st.integers(0, len(VALID_SHRUNK)), junk=st.binary(max_size=6), at=st.integers(0, len(VALID_SHRUNK)))
+def test_corrupt_shrunk_space_files(cut: int, junk: bytes, at: int) -> None:
+    data = VALID_SHRUNK.encode()[:cut]
+    data = data[:at] + junk + data[at + len(junk) :]
+    TALLY["shrunk file"] += 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.json"
+        path.write_bytes(data)
+        try:
+            ShrunkSpace.load(path)
+        except ShrunkSpaceError as err:
+            assert one_line(err)
+            TALLY["shrunk file clean error"] += 1
+
+
+VALID_TABLE = ("arch,dataset,val_acc,test_acc\n"
+               "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|,cifar10,90.1,89.9\n"
+               "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,cifar10,10.0,10.0\n")
+
+
+@FUZZ
+@given(cut=st.integers(0, len(VALID_TABLE)), junk=st.binary(max_size=4), at=st.integers(0, len(VALID_TABLE)))
+def test_corrupt_benchmark_tables(cut: int, junk: bytes, at: int) -> None:
+    data = VALID_TABLE.encode()[:cut]
+    data = data[:at] + junk + data[at + len(junk) :]
+    TALLY["table"] += 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.csv"
+        path.write_bytes(data)
+        try:
+            read_table(path, NB201Space(), "cifar10")
+        except EvaluatorError as err:
+            assert one_line(err)
+            TALLY["table clean error"] += 1
+
+
+def test_zz_report_counts() -> None:
+    """Print what the properties above tried (pytest -s)."""
+    print("\nfuzz tally:", dict(TALLY))
