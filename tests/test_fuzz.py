@@ -97,17 +97,22 @@ VALID_SHRUNK = _valid_shrunk_text()
 @FUZZ
 @given(cut=st.integers(0, len(VALID_SHRUNK)), junk=st.binary(max_size=6), at=st.integers(0, len(VALID_SHRUNK)))
 def test_corrupt_shrunk_space_files(cut: int, junk: bytes, at: int) -> None:
-    data = VALID_SHRUNK.encode()[:cut]
+    corrupt_and_read("shrunk file", VALID_SHRUNK, cut, junk, at, ShrunkSpace.load, ShrunkSpaceError)
+
+
+def corrupt_and_read(name: str, text: str, cut: int, junk: bytes, at: int, reader, error: type[Exception]) -> None:
+    """Truncate ``text`` at ``cut``, overwrite bytes at ``at`` with ``junk``, read it back."""
+    data = text.encode()[:cut]
     data = data[:at] + junk + data[at + len(junk) :]
-    TALLY["shrunk file"] += 1
+    TALLY[name] += 1
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "s.json"
+        path = Path(tmp) / "file"
         path.write_bytes(data)
         try:
-            ShrunkSpace.load(path)
-        except ShrunkSpaceError as err:
+            reader(path)
+        except error as err:
             assert one_line(err)
-            TALLY["shrunk file clean error"] += 1
+            TALLY[f"{name} clean error"] += 1
 
 
 VALID_TABLE = ("arch,dataset,val_acc,test_acc\n"
@@ -118,17 +123,7 @@ VALID_TABLE = ("arch,dataset,val_acc,test_acc\n"
 @FUZZ
 @given(cut=st.integers(0, len(VALID_TABLE)), junk=st.binary(max_size=4), at=st.integers(0, len(VALID_TABLE)))
 def test_corrupt_benchmark_tables(cut: int, junk: bytes, at: int) -> None:
-    data = VALID_TABLE.encode()[:cut]
-    data = data[:at] + junk + data[at + len(junk) :]
-    TALLY["table"] += 1
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "t.csv"
-        path.write_bytes(data)
-        try:
-            read_table(path, NB201Space(), "cifar10")
-        except EvaluatorError as err:
-            assert one_line(err)
-            TALLY["table clean error"] += 1
+    corrupt_and_read("table", VALID_TABLE, cut, junk, at, lambda p: read_table(p, NB201Space(), "cifar10"), EvaluatorError)
 
 
 def test_zz_report_counts() -> None:
