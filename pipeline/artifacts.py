@@ -38,10 +38,14 @@ def write_rows(path: Path, rows: Rows) -> None:
     os.replace(tmp, path)
 
 
+# Identities stay strings even when they look numeric (NAS-Bench-Macro archs read "02012100").
+TEXT_COLUMNS = frozenset({"arch", "origin", "note", "dataset", "equivalence", "trained_as"})
+
+
 def read_rows(path: Path) -> Rows:
-    """Read CSV rows, turning numeric cells into floats."""
+    """Read CSV rows, turning numeric cells (outside the identity columns) into floats."""
     with path.open(newline="") as handle:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [{k: v if k in TEXT_COLUMNS else _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
 def _number(text: str | None) -> Any:

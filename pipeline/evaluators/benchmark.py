@@ -27,13 +27,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from pipeline.artifacts import TEXT_COLUMNS
 from pipeline.datasets import Dataset
 from pipeline.evaluators.base import Evaluator, EvaluatorError
 from spaces.base import Arch, SearchSpace
 from spaces.errors import InvalidArchError
 
 REQUIRED = ("arch", "dataset", "val_acc", "test_acc")
-TEXT_COLUMNS = ("arch", "dataset", "equivalence", "trained_as")
+
 FIX = "convert the official release with `python -m pipeline.convert_nb201 SOURCE --out PATH`"
 
 
