@@ -5,6 +5,7 @@ Run with -s to see how many cases each property tried.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -28,7 +29,9 @@ from tests.conftest import CONF, compose_cfg
 
 SPACES = {p.stem: instantiate(yaml.safe_load(p.read_text())) for p in sorted((CONF / "space").glob("*.yaml"))}
 TALLY: Counter[str] = Counter()
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# More examples: HYPOTHESIS_MAX_EXAMPLES=1000 python -m pytest tests/test_fuzz.py -s
+FUZZ = settings(max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", 60)), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 def one_line(err: Exception) -> bool:
