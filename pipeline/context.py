@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.artifacts import ARTIFACTS
+from pipeline.constraints import Constraints
 from pipeline.evaluators.base import Evaluator
 from pipeline.executors import Executor, LocalExecutor
 from spaces.base import SearchSpace
@@ -37,6 +38,7 @@ class StageContext:
     budget: int  # total evaluations allowed in the whole run
     truth: dict[str, float] | None = None  # arch -> ground-truth accuracy, for metrics only
     executor: Executor = field(default_factory=LocalExecutor)  # where evaluations run
+    constraints: Constraints = field(default_factory=Constraints)  # resource budget of every member
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -65,6 +67,16 @@ class StageContext:
     def has(self, name: str, round_index: int) -> bool:
         """Tell whether round ``round_index`` holds artifact ``name``."""
         return any(round_dir(self.run_dir, round_index).glob(f"*/{ARTIFACTS[name].filename}"))
+
+    def violation(self, arch: str) -> str | None:
+        """Return why ``arch`` breaks the resource budget, or None (always None without one)."""
+        if not self.constraints.active:
+            return None
+        return self.constraints.violation(self.evaluator.costs(self.space.from_str(arch)))
+
+    def feasible(self, arch: str) -> bool:
+        """Tell whether ``arch`` fits the resource budget."""
+        return self.violation(arch) is None
 
     def evaluated(self) -> dict[str, dict[str, Any]]:
         """Return every arch scored so far (all rounds), keyed by arch string."""

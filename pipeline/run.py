@@ -31,6 +31,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.artifacts import read_json, write_json, write_rows
+from pipeline.constraints import Constraints
 from pipeline.context import StageContext, round_dir
 from pipeline.errors import ConfigError
 from pipeline.evaluators.base import Evaluator
@@ -163,6 +164,18 @@ def build_executor(cfg: DictConfig) -> Executor:
     return instantiate(cfg.executor) if cfg.get("executor") else LocalExecutor()
 
 
+def build_constraints(cfg: DictConfig) -> Constraints:
+    """Return the resource budget (``constraints.max_flops`` / ``max_params``), checked."""
+    raw = OmegaConf.to_container(cfg.constraints, resolve=True) if cfg.get("constraints") else {}
+    unknown = sorted(set(raw) - {"max_flops", "max_params"})
+    if unknown:
+        raise ConfigError(f"constraints.{unknown[0]} is not a constraint; known: max_flops, max_params")
+    for key, value in raw.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
+            raise ConfigError(f"constraints.{key}={value!r} must be a positive number or null")
+    return Constraints(**raw)
+
+
 def ground_truth(setting: str | None, space: SearchSpace, evaluator: Evaluator) -> dict[str, float] | None:
     """Return arch -> test accuracy used only to judge shrunk spaces (never searched on).
 
@@ -215,8 +228,8 @@ def stage_rng(seed: int, round_index: int, stage: str) -> np.random.Generator:
 
 def _manifest_config(cfg: DictConfig) -> dict[str, Any]:
     """Return the config parts that determine results (what a resumed run must match)."""
-    keep = ("seed", "space", "dataset", "evaluator", "shrink")
-    return {k: OmegaConf.to_container(cfg[k], resolve=True) if k != "seed" else cfg[k] for k in keep}
+    keep = ("seed", "space", "dataset", "evaluator", "shrink", "constraints")
+    return {k: OmegaConf.to_container(cfg[k], resolve=True) if k != "seed" else cfg[k] for k in keep if k in cfg}
 
 
 def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
@@ -248,12 +261,18 @@ class Runner:
         self.truth = ground_truth(cfg.get("ground_truth", "auto"), self.space, self.evaluator)
         self.seed = int(cfg.seed)
         self.executor = build_executor(cfg)
+        self.constraints = build_constraints(cfg)
+        if self.truth and self.constraints.active:
+            # Judge against what the budget allows: the best feasible arch is the optimum.
+            self.truth = {a: v for a, v in self.truth.items()
+                          if self.constraints.violation(self.evaluator.costs(self.space.from_str(a))) is None}
 
     def stage(self, name: str, round_index: int, parent: str, cfg: Any = None) -> dict[str, float]:
         """Run (or reuse) one stage and log it as a nested run."""
         folder = self.run_dir / name if name == "emit" else round_dir(self.run_dir, round_index) / name
         ctx = StageContext(self.space, self.evaluator, stage_rng(self.seed, round_index, name),
-                           self.run_dir, round_index, name, folder, self.loop.budget, self.truth, self.executor)
+                           self.run_dir, round_index, name, folder, self.loop.budget, self.truth, self.executor,
+                           self.constraints)
         cfg = cfg if cfg is not None else self.stage_cfgs[name]
         marker = folder / "_done.json"
         run_name = name if name == "emit" else f"r{round_index}/{name}"

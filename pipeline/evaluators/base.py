@@ -24,6 +24,10 @@ class Evaluator(ABC):
     def evaluate(self, arch: Arch) -> dict[str, float]:
         """Return the metrics of ``arch``; the dict holds ``self.metric``."""
 
+    def costs(self, arch: Arch) -> dict[str, float]:
+        """Return the arch's ``params`` and ``flops`` without evaluating it (for budgets)."""
+        raise EvaluatorError(f"evaluator {self.name!r} cannot tell costs; resource constraints need one that can")
+
     def tags(self) -> dict[str, str]:
         """Return what identifies this evaluator in run metadata."""
         return {"evaluator": self.name, "metric": self.metric}

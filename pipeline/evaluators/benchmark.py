@@ -135,6 +135,14 @@ class BenchmarkEvaluator(Evaluator):
             )
         return dict(self.table[key])
 
+    def costs(self, arch: Arch) -> dict[str, float]:
+        """Return the table's params and FLOPs of ``arch``."""
+        row = self.evaluate(arch)
+        missing = [k for k in ("params", "flops") if k not in row]
+        if missing:
+            raise EvaluatorError(f"benchmark table {str(self.path)!r} has no {missing[0]} column; budgets need it")
+        return {"params": row["params"], "flops": row["flops"]}
+
     def tags(self) -> dict[str, str]:
         """Return evaluator, dataset and table path."""
         return {**super().tags(), "dataset": self.dataset.name, "benchmark_table": str(self.path)}

@@ -76,6 +76,10 @@ def _row(ctx: StageContext, proposal: dict[str, Any], result: dict[str, float] |
         return {**base, "score": -math.inf, "note": note, "failed": 1}
     raw = float(result[ctx.evaluator.metric])
     note = ""
+    over = ctx.violation(proposal["arch"])
+    if over:
+        # Over the resource budget: kept for the record, never good enough for a pocket.
+        return {**base, "score": -math.inf, "note": f"over budget: {over}", **result}
     if not math.isfinite(raw):
         # NaN would sort unpredictably and +inf would look best: rank it worst and say why.
         note = f"{ctx.evaluator.metric} was {raw}; recorded as the worst score"

@@ -64,4 +64,4 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
 def _unexplored(ctx: StageContext, seed: str, taken: set[str]) -> list[str]:
     """Return ``seed``'s neighbours (as strings) not yet evaluated or proposed."""
     names = (ctx.space.to_str(n) for n in ctx.space.neighbors(ctx.space.from_str(seed)))
-    return [n for n in names if n not in taken]
+    return [n for n in names if n not in taken and ctx.feasible(n)]

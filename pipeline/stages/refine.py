@@ -58,8 +58,11 @@ Allowed = list[tuple[str, ...]]
 def inside(rows: dict[str, dict[str, Any]], space: CategoricalSpace, allowed: Allowed) -> tuple[np.ndarray, np.ndarray]:
     """Return (codes, scores) of the evaluated archs that lie inside ``allowed``."""
     archs = [space.from_str(a) for a in rows]
-    keep = [i for i, arch in enumerate(archs) if all(o in opts for o, opts in zip(arch, allowed, strict=True))]
-    scores = np.array([float(list(rows.values())[i]["score"]) for i in keep])
+    values = [float(row["score"]) for row in rows.values()]
+    # Failed or over-budget archs (score -inf) say nothing about an option's quality.
+    keep = [i for i, arch in enumerate(archs)
+            if np.isfinite(values[i]) and all(o in opts for o, opts in zip(arch, allowed, strict=True))]
+    scores = np.array([values[i] for i in keep])
     return space.codes([archs[i] for i in keep]), scores
 
 
@@ -112,9 +115,11 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     if new_size > cfg.max_members:
         summary = save_round(ctx, [], float("nan"), 0)
     else:
-        members = [space.to_str(a) for a in space.enumerate_restricted(allowed)]
-        known = {a: float(rows[a]["score"]) if a in rows else None for a in members}
+        members = [m for m in (space.to_str(a) for a in space.enumerate_restricted(allowed)) if ctx.feasible(m)]
+        known = {a: float(rows[a]["score"]) if a in rows and np.isfinite(float(rows[a]["score"])) else None
+                 for a in members}
         ranked = sorted(members, key=lambda a: (known[a] is None, -(known[a] or 0.0), a))
-        summary = save_round(ctx, [make_pocket(0, ranked[0], ranked, known, radius=0)], float("nan"), 0)
+        pocket = [make_pocket(0, ranked[0], ranked, known, radius=0)] if ranked else []
+        summary = save_round(ctx, pocket, float("nan"), 0)
     return {**summary, "restricted_size": float(new_size),
             "converged": float(new_size == size or new_size <= cfg.target_size)}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.context import StageContext
+from pipeline.errors import ConfigError
 from pipeline.stages.refine import categorical, current_restriction
 
 NEEDS, MAKES = (), ("proposals",)
@@ -26,12 +27,31 @@ class Cfg:
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Propose distinct architectures drawn uniformly from the (restricted) space."""
-    if ctx.round == 0:
+    if ctx.round == 0 and ctx.constraints.active:
+        archs = feasible_sample(ctx, min(cfg.n_samples, ctx.budget))
+    elif ctx.round == 0:
         archs = [ctx.space.to_str(a) for a in ctx.space.sample_unique(min(cfg.n_samples, ctx.budget), ctx.rng)]
     else:
         archs = restricted_sample(ctx, cfg.samples_per_round)
     ctx.save("proposals", [{"arch": a, "origin": "uniform"} for a in archs])
     return {"proposed": float(len(archs))}
+
+
+def feasible_sample(ctx: StageContext, n: int, attempts_per_arch: int = 200) -> list[str]:
+    """Draw up to ``n`` distinct archs uniformly among those within the resource budget."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for _ in range(n * attempts_per_arch):
+        if len(out) == n:
+            break
+        key = ctx.space.to_str(ctx.space.canonical(ctx.space.sample(ctx.rng)))
+        if key not in seen:
+            seen.add(key)
+            if ctx.feasible(key):
+                out.append(key)
+    if not out:
+        raise ConfigError(f"no architecture within {ctx.constraints} in {len(seen)} distinct draws; loosen the budget")
+    return out
 
 
 def restricted_sample(ctx: StageContext, n: int) -> list[str]:
@@ -47,4 +67,4 @@ def restricted_sample(ctx: StageContext, n: int) -> list[str]:
         if key not in seen:
             seen.add(key)
             out.append(key)
-    return out
+    return [a for a in out if ctx.feasible(a)]

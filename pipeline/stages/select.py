@@ -27,7 +27,8 @@ class Cfg:
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Keep ``size`` evaluated archs by the rule and save them as one pocket."""
     scores = {arch: float(row["score"]) for arch, row in ctx.evaluated().items()}
-    ranked = sorted(scores, key=lambda a: (-scores[a], a))
+    # Failed or over-budget archs (score -inf) are never kept.
+    ranked = sorted((a for a in scores if np.isfinite(scores[a])), key=lambda a: (-scores[a], a))
     if cfg.rule == "top":
         kept = ranked[: cfg.size]
     else:

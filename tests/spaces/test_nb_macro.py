@@ -76,3 +76,40 @@ def test_shrinkage_on_nb_macro_beats_the_full_space(tmp_path: Path, macro_table:
     shrunk = ShrunkSpace.load(run(cfg, tmp_path / "run").shrunk_space)
     truth = {a: r["test_acc"] for a, r in read_table(macro_table, S, "cifar10").items()}
     assert np.mean([truth[a] for a in shrunk.arch_strs()]) > np.mean(list(truth.values()))
+
+
+@pytest.mark.parametrize("method", ["lissnas", "op_pruning"])
+def test_flops_budget_keeps_every_member_and_sample_under_it(tmp_path: Path, macro_table: Path, method: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.artifacts import read_rows
+    from pipeline.run import run
+    from spaces.shrunk import ShrunkSpace
+
+    budget = 100_000_000
+    cfg = compose_cfg("space=nb_macro", "evaluator=benchmark", f"evaluator.path={macro_table}", "dataset=cifar10",
+                      f"shrink={method}", "progress=false", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+                      f"constraints.max_flops={budget}")
+    result = run(cfg, tmp_path / "run")
+    table = read_table(macro_table, S, "cifar10")
+    members = ShrunkSpace.load(result.shrunk_space).arch_strs()
+    assert members and all(table[a]["flops"] <= budget for a in members)
+    sampled = read_rows(tmp_path / "run" / "round_000" / "sample" / "proposals.csv")
+    assert all(table[r["arch"]]["flops"] <= budget for r in sampled)
+    # Regret is measured against the best arch the budget allows.
+    feasible_best = max(r["test_acc"] for r in table.values() if r["flops"] <= budget)
+    metrics = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(result.run_id).data.metrics
+    assert metrics["final_gt_best"] + metrics["final_regret"] == pytest.approx(feasible_best)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("constraints.max_flops=-5", "constraints.max_flops=-5 must be a positive number or null"),
+    ("+constraints.max_latency=3", "constraints.max_latency is not a constraint"),
+])
+def test_bad_constraints_are_named(tmp_path: Path, override: str, message: str) -> None:
+    from pipeline.errors import ConfigError
+    from pipeline.run import run
+
+    cfg = compose_cfg("space=toy", "progress=false", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", override)
+    with pytest.raises(ConfigError, match=message):
+        run(cfg, tmp_path / "run")
