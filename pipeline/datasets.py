@@ -73,8 +73,11 @@ class Digits(Dataset):
 
     name = "digits"
 
-    def __init__(self, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 0) -> None:
+    def __init__(self, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 0,
+                 size: int = 8, channels: int = 1) -> None:
         self.val_fraction, self.test_fraction, self.split_seed = val_fraction, test_fraction, split_seed
+        # size/channels reshape the images for networks built for CIFAR-shaped input (3x32x32).
+        self.size, self.channels = size, channels
 
     def load(self) -> Splits:
         """Split digits into stratified train / val / test."""
@@ -83,6 +86,10 @@ class Digits(Dataset):
 
         x, y = load_digits(return_X_y=True)
         x = (x / 16.0).reshape(-1, 1, 8, 8)
+        if self.size != 8:
+            x = torch.nn.functional.interpolate(torch.from_numpy(x), size=self.size, mode="bilinear",
+                                                align_corners=False).numpy()
+        x = np.repeat(x, self.channels, axis=1)
         rest_x, test_x, rest_y, test_y = train_test_split(
             x, y, test_size=self.test_fraction, stratify=y, random_state=self.split_seed
         )
