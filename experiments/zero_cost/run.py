@@ -117,7 +117,7 @@ def part_c(nb201_table: Path, zc_path: Path, n: int, seed: int) -> list[dict]:
     archs = [space.from_compact(tuple(int(i) for i in k.strip("()").split(","))) for k in keys]
     truths = {d: read_table(nb201_table, space, d) for d in CLASSES}
     rows = []
-    for proxy in ("zico", "naswot", "snip", "grad_norm", "synflow", "params"):
+    for proxy in ("zico", "naswot", "snip", "grad_norm"):  # synflow and params: part B
         evaluator = ProxyEvaluator(space, Digits(size=32, channels=3), proxy, seed=seed, batch_size=32)
         start = time.perf_counter()
         values = [evaluator.evaluate(a)[proxy] for a in archs]
@@ -145,13 +145,19 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="archs per dataset in part B (default: all)")
     parser.add_argument("--n-cifar", type=int, default=100, help="archs in part C (CIFAR network, digits input)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parts", nargs="+", default=["A", "B", "C"], choices=["A", "B", "C"])
     parser.add_argument("--tracking-uri", default=None)
     args = parser.parse_args()
     uri = args.tracking_uri or f"sqlite:///{tempfile.mkdtemp(prefix='zc-')}/mlflow.db"
     tracker = Tracker(uri, "zero-cost-correlation")
     with tracker.run("zero-cost correlation", None, {"seed": str(args.seed)}) as parent:
-        rows = (part_a(args.digits_table, args.n, args.seed) + part_b(args.nb201_table, args.zc, args.limit)
-                + part_c(args.nb201_table, args.zc, args.n_cifar, args.seed))
+        rows = []
+        if "A" in args.parts:
+            rows += part_a(args.digits_table, args.n, args.seed)
+        if "B" in args.parts:
+            rows += part_b(args.nb201_table, args.zc, args.limit)
+        if "C" in args.parts:
+            rows += part_c(args.nb201_table, args.zc, args.n_cifar, args.seed)
         for row in rows:
             with tracker.run(f"{row['part']}/{row['proxy']}", parent, {"part": row["part"], "proxy": row["proxy"]}) as rid:
                 tracker.metrics(rid, {k: v for k, v in row.items() if isinstance(v, int | float)})

@@ -175,12 +175,10 @@ class ProxyEvaluator(Evaluator):
     def evaluate(self, arch: Arch) -> dict[str, float]:
         """Return the proxy (as ``metric``), params, FLOPs and the seconds the proxy took."""
         model = self.model(arch)
-        shape = self.dataset.splits.input_shape
         start = time.perf_counter()
         value = self.compute(self.proxy, model)
         seconds = time.perf_counter() - start
-        return {self.proxy: value, "params": float(count_params(model)),
-                "flops": float(count_flops(model, shape)), "proxy_seconds": seconds}
+        return {self.proxy: value, **self.costs(arch), "proxy_seconds": seconds}
 
     def compute(self, proxy: str, model: nn.Module) -> float:
         """Compute one proxy on a fresh model."""
@@ -192,7 +190,7 @@ class ProxyEvaluator(Evaluator):
             "snip": lambda: snip(model, batches[0]),
             "grad_norm": lambda: grad_norm(model, batches[0]),
             "params": lambda: float(count_params(model)),
-            "flops": lambda: float(count_flops(model, self.dataset.splits.input_shape)),
+            "flops": lambda: float(count_flops(model, self.dataset.splits.input_shape)),  # torch's counter
         }
         return float(functions[proxy]())
 
@@ -242,7 +240,7 @@ class EnsembleEvaluator(ProxyEvaluator):
         reference = self.reference_values()
         raw = {p: self.compute(p, self.model(arch)) for p in self.proxies}
         ranks = [percentile(raw[p], reference[p]) for p in self.proxies]
-        return {"ensemble": float(np.mean(ranks)), **raw, "params": float(count_params(self.model(arch)))}
+        return {"ensemble": float(np.mean(ranks)), **raw, **self.costs(arch)}
 
 
 def percentile(value: float, reference: np.ndarray) -> float:
