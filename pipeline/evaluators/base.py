@@ -25,8 +25,16 @@ class Evaluator(ABC):
         """Return the metrics of ``arch``; the dict holds ``self.metric``."""
 
     def costs(self, arch: Arch) -> dict[str, float]:
-        """Return the arch's ``params`` and ``flops`` without evaluating it (for budgets)."""
-        raise EvaluatorError(f"evaluator {self.name!r} cannot tell costs; resource constraints need one that can")
+        """Return the arch's ``params`` and ``flops`` without evaluating it (for budgets).
+
+        By default from the network built for the evaluator's dataset; table lookups override it.
+        """
+        dataset = getattr(self, "dataset", None)
+        if dataset is None:
+            raise EvaluatorError(f"evaluator {self.name!r} cannot tell costs; resource constraints need one that can")
+        splits = dataset.splits
+        params, flops = self.space.costs(arch, splits.input_shape, splits.num_classes)
+        return {"params": float(params), "flops": float(flops)}
 
     def tags(self) -> dict[str, str]:
         """Return what identifies this evaluator in run metadata."""

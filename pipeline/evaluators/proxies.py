@@ -194,12 +194,6 @@ class ProxyEvaluator(Evaluator):
         }
         return float(functions[proxy]())
 
-    def costs(self, arch: Arch) -> dict[str, float]:
-        """Return params and FLOPs of the network built for the dataset."""
-        splits = self.dataset.splits
-        params, flops = self.space.costs(arch, splits.input_shape, splits.num_classes)
-        return {"params": float(params), "flops": float(flops)}
-
     def tags(self) -> dict[str, str]:
         """Return proxy and dataset names."""
         return {**super().tags(), "dataset": self.dataset.name}

@@ -110,12 +110,6 @@ class TrainEvaluator(Evaluator):
             self._record(model, epoch + 1, recorded)
         return mean_loss
 
-    def costs(self, arch: Arch) -> dict[str, float]:
-        """Return params and FLOPs of the network built for the dataset."""
-        splits = self.dataset.splits
-        params, flops = self.space.costs(arch, splits.input_shape, splits.num_classes)
-        return {"params": float(params), "flops": float(flops)}
-
     def tags(self) -> dict[str, str]:
         """Return evaluator and dataset names."""
         return {**super().tags(), "dataset": self.dataset.name}

@@ -83,3 +83,11 @@ def test_offline_cifar_is_one_clear_error(tmp_path: Path) -> None:
 def test_benchmark_only_dataset_cannot_train() -> None:
     with pytest.raises(DatasetUnavailableError, match="ImageNet16-120' has no training data here"):
         BenchmarkOnly("ImageNet16-120").load()
+
+
+def test_costs_come_from_the_network_built_for_the_dataset() -> None:
+    space = NB201Space(C=4, N=1)
+    arch = space.from_str("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|")
+    model = space.build_model(arch, (1, 8, 8), 10)
+    costs = TrainEvaluator(space, Digits(), epochs=1).costs(arch)
+    assert costs["params"] == sum(p.numel() for p in model.parameters()) and costs["flops"] > 0
