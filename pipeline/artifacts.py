@@ -45,10 +45,10 @@ TEXT_COLUMNS = frozenset({"arch", "origin", "note", "dataset", "equivalence", "t
 def read_rows(path: Path) -> Rows:
     """Read CSV rows, turning numeric cells (outside the identity columns) into floats."""
     with path.open(newline="") as handle:
-        return [{k: v if k in TEXT_COLUMNS else _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [{k: v if k in TEXT_COLUMNS else parse_number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
-def _number(text: str | None) -> Any:
+def parse_number(text: str | None) -> Any:
     """Return ``text`` as a float when it is one, else unchanged (empty -> None)."""
     if text is None or text == "":
         return None

@@ -30,6 +30,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from pipeline.artifacts import parse_number
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
 from pipeline.evaluators.train import TrainEvaluator
 from pipeline.run import build, git_sha
@@ -148,7 +149,7 @@ class Builder:
                 if any((m, seed) not in done for m in members)]
         # Classes whose representative already finished are filled without retraining.
         for key, members, seed in [t for t in todo if (t[1][0], t[2]) in trained_before]:
-            metrics = {k: _number(v) for k, v in trained_before[(members[0], seed)].items()}
+            metrics = {k: parse_number(v) for k, v in trained_before[(members[0], seed)].items()}
             self._emit(key, members, seed, metrics, done)
         tasks = [(key, members, seed) for key, members, seed in todo if (members[0], seed) not in trained_before]
         trained = self._train_all(tasks[:limit] if limit is not None else tasks, done, workers, threads, progress)
@@ -188,14 +189,6 @@ class Builder:
             futures = [pool.submit(_train, members[0], seed) for _, members, seed in tasks]
             for future in as_completed(futures):
                 yield future.result()
-
-
-def _number(value: Any) -> Any:
-    """Parse a CSV cell back into a float where it is one."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return value
 
 
 def build_benchmark(cfg: DictConfig, limit: int | None = None) -> BenchResult:

@@ -128,7 +128,7 @@ class ShrunkSpace:
             raise ValueError(f"field 'version' is {data.get('version')!r}; this reader knows version {VERSION}")
         validate_schema(data)
         base = from_config(data["base_space"]["config"])
-        pockets = [_pocket_from(i, p) for i, p in enumerate(data["pockets"])]
+        pockets = [_pocket_from(p) for p in data["pockets"]]
         space = cls(base, pockets, data.get("metric", "score"), data.get("provenance"))
         if "size" in data and data["size"] != space.size():
             raise ValueError(f"field 'size' is {data['size']} but the pockets hold {space.size()} archs")
@@ -169,13 +169,10 @@ def _pocket_dict(pocket: Pocket) -> dict[str, Any]:
             "members": [{"arch": a, "score": s} for a, s in pocket.members]}
 
 
-def _pocket_from(index: int, data: dict[str, Any]) -> Pocket:
-    """Parse one pocket dict, naming the pocket index on a missing field."""
-    try:
-        members = tuple((str(m["arch"]), _score(m["score"])) for m in data["members"])
-        return Pocket(int(data["id"]), str(data["seed"]), _score(data["seed_score"]), int(data["radius"]), members)
-    except KeyError as err:
-        raise ValueError(f"pockets[{index}] lacks field {err}") from None
+def _pocket_from(data: dict[str, Any]) -> Pocket:
+    """Build one pocket from its (schema-validated) dict."""
+    members = tuple((str(m["arch"]), _score(m["score"])) for m in data["members"])
+    return Pocket(int(data["id"]), str(data["seed"]), _score(data["seed_score"]), int(data["radius"]), members)
 
 
 def _score(value: Any) -> float | None:

@@ -81,9 +81,9 @@ def summarize(pockets: list[dict[str, Any]], scores: dict[str, float]) -> dict[s
     }
 
 
-def save_round(ctx: StageContext, pockets: list[dict[str, Any]], cut: float, radius: int) -> dict[str, float]:
+def save_round(ctx: StageContext, pockets: list[dict[str, Any]], scores: dict[str, float], cut: float,
+               radius: int) -> dict[str, float]:
     """Save this round's pockets (the method's current shrunk space) and return its summary."""
-    scores = {arch: float(row["score"]) for arch, row in ctx.evaluated().items()}
     summary = {**summarize(pockets, scores), "threshold": cut}
     ctx.save("pockets", {"round": ctx.round, "metric": ctx.evaluator.metric, "threshold": cut,
                          "radius": radius, "summary": summary, "pockets": pockets})
@@ -94,4 +94,4 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Extract this round's pockets and save them with their summary."""
     scores = {arch: float(row["score"]) for arch, row in ctx.evaluated().items()}
     cut = threshold(ctx, cfg.good_quantile)
-    return save_round(ctx, extract_pockets(load_graph(ctx.load("graph")), scores, cut, cfg), cut, cfg.radius)
+    return save_round(ctx, extract_pockets(load_graph(ctx.load("graph")), scores, cut, cfg), scores, cut, cfg.radius)

@@ -100,6 +100,11 @@ def regnet_step(space: CategoricalSpace, allowed: Allowed, codes: np.ndarray, sc
     return best
 
 
+def scores_of(rows: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Return arch -> search score of evaluated rows."""
+    return {arch: float(row["score"]) for arch, row in rows.items()}
+
+
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Refine the restriction once, save it and its enumerated space as this round's pocket."""
     space = categorical(ctx)
@@ -113,13 +118,13 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     new_size = int(np.prod([len(o) for o in allowed]))
     ctx.save("restriction", {"allowed": [list(o) for o in allowed], "size": new_size})
     if new_size > cfg.max_members:
-        summary = save_round(ctx, [], float("nan"), 0)
+        summary = save_round(ctx, [], scores_of(rows), float("nan"), 0)
     else:
         members = [m for m in (space.to_str(a) for a in space.enumerate_restricted(allowed)) if ctx.feasible(m)]
         known = {a: float(rows[a]["score"]) if a in rows and np.isfinite(float(rows[a]["score"])) else None
                  for a in members}
         ranked = sorted(members, key=lambda a: (known[a] is None, -(known[a] or 0.0), a))
         pocket = [make_pocket(0, ranked[0], ranked, known, radius=0)] if ranked else []
-        summary = save_round(ctx, pocket, float("nan"), 0)
+        summary = save_round(ctx, pocket, scores_of(rows), float("nan"), 0)
     return {**summary, "restricted_size": float(new_size),
             "converged": float(new_size == size or new_size <= cfg.target_size)}

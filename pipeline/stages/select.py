@@ -35,4 +35,4 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
         pick = ctx.rng.choice(len(ranked), min(cfg.size, len(ranked)), replace=False)
         kept = [ranked[i] for i in np.sort(pick)]
     pocket = make_pocket(0, kept[0], kept, scores, radius=0) if kept else None
-    return save_round(ctx, [pocket] if pocket else [], float("nan"), 0)
+    return save_round(ctx, [pocket] if pocket else [], scores, float("nan"), 0)
