@@ -39,7 +39,7 @@ def write_rows(path: Path, rows: Rows) -> None:
 
 
 # Identities stay strings even when they look numeric (NAS-Bench-Macro archs read "02012100").
-TEXT_COLUMNS = frozenset({"arch", "origin", "note", "dataset", "equivalence", "trained_as"})
+TEXT_COLUMNS = frozenset({"arch", "origin", "note", "dataset", "equivalence", "trained_as", "hash"})
 
 
 def read_rows(path: Path) -> Rows:

@@ -88,7 +88,7 @@ def _mean_over_seeds(rows: list[dict[str, float]]) -> dict[str, float]:
 def _parse_row(path: Path, line: int, row: dict[str, str], space: SearchSpace) -> tuple[str, dict[str, float]]:
     """Return (canonical arch string, numeric metrics) of one table row."""
     try:
-        key = space.to_str(space.from_str(row["arch"]))
+        key = space.to_str(space.canonical(space.from_str(row["arch"])))
     except InvalidArchError as err:
         raise EvaluatorError(f"benchmark table {str(path)!r} line {line}: {err}") from None
     metrics = {}
