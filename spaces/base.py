@@ -240,56 +240,57 @@ def hamming_pairs(codes: np.ndarray, cardinalities: Sequence[int], radius: int) 
 
     Rows that differ only inside a set S of ``radius`` columns agree on every other column, so
     masking S and grouping equal keys finds them; the union over all S of size ``radius`` is exact.
-    Work is proportional to the output (times the number of column subsets), never to N^2.
+    A row's key is a sum of per-column terms, so masking S subtracts |S| terms (no pass over the
+    other columns). Work is proportional to N log N per column subset plus the output, never N^2.
     """
     n, d = codes.shape
     if n < 2 or radius < 0:
         return _unique_pairs(np.empty((0, 2), dtype=np.int64), n)
     radius = min(radius, d)
-    keys_base = _row_keys(codes, cardinalities)
-    found = [
-        _equal_key_pairs(keys_base(masked))
-        for masked in itertools.combinations(range(d), radius)
-    ]
+    terms, exact = _column_terms(codes, cardinalities)
+    full = terms.sum(axis=1, dtype=np.uint64)
+    found = []
+    for masked in itertools.combinations(range(d), radius):
+        keys = full - terms[:, list(masked)].sum(axis=1, dtype=np.uint64) if masked else full
+        pairs = _equal_key_pairs(keys)
+        if not exact and len(pairs):  # hashed keys: drop the (astronomically rare) collisions
+            pairs = pairs[(codes[pairs[:, 0]] != codes[pairs[:, 1]]).sum(axis=1) <= radius]
+        found.append(pairs)
     return _unique_pairs(np.concatenate(found), n)
 
 
-def _row_keys(codes: np.ndarray, cardinalities: Sequence[int]):
-    """Return a function mapping a set of masked columns to one integer key per row."""
-    sizes = np.asarray(cardinalities, dtype=object)
-    bits = [max(1, int(c - 1).bit_length()) for c in sizes]
-    if sum(bits) <= 62:
-        shifts = np.concatenate([[0], np.cumsum(bits)[:-1]]).astype(np.int64)
+def _column_terms(codes: np.ndarray, cardinalities: Sequence[int]) -> tuple[np.ndarray, bool]:
+    """Return per-column key terms (uint64, summing to a row key) and whether keys are exact.
 
-        def int_keys(masked: tuple[int, ...]) -> np.ndarray:
-            keep = np.ones(codes.shape[1], dtype=bool)
-            keep[list(masked)] = False
-            return (codes[:, keep] << shifts[keep]).sum(axis=1)
-
-        return int_keys
-
-    def row_keys(masked: tuple[int, ...]) -> np.ndarray:
-        keep = np.ones(codes.shape[1], dtype=bool)
-        keep[list(masked)] = False
-        view = np.ascontiguousarray(codes[:, keep])
-        return np.unique(view, axis=0, return_inverse=True)[1].ravel()
-
-    return row_keys
+    Bit-packed (exact) when all columns fit in 64 bits; otherwise random 64-bit values per
+    (column, option), whose sums collide with probability ~2^-64 and are verified by the caller.
+    """
+    bits = [max(1, int(c - 1).bit_length()) for c in cardinalities]
+    if sum(bits) <= 64:
+        shifts = np.concatenate([[0], np.cumsum(bits)[:-1]]).astype(np.uint64)
+        return codes.astype(np.uint64) << shifts, True
+    rng = np.random.default_rng(0x5EED)
+    table = rng.integers(0, np.iinfo(np.uint64).max, size=(codes.shape[1], max(cardinalities)),
+                         dtype=np.uint64, endpoint=True)
+    return table[np.arange(codes.shape[1]), codes], False
 
 
 def _equal_key_pairs(keys: np.ndarray) -> np.ndarray:
     """Return all pairs of row indices whose keys are equal."""
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)
     sorted_keys = keys[order]
-    _, starts, counts = np.unique(sorted_keys, return_index=True, return_counts=True)
+    starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))
+    counts = np.diff(np.append(starts, len(keys)))
+    if counts.max(initial=1) < 2:
+        return np.empty((0, 2), dtype=np.int64)
     group_of = np.repeat(np.arange(len(starts)), counts)
     pos_in_group = np.arange(len(keys)) - starts[group_of]
     pairs = []
     # Offsets loop over group sizes, not over pairs: each pass emits every pair k apart.
-    for k in range(1, int(counts.max(initial=1))):
+    for k in range(1, int(counts.max())):
         left = np.nonzero(pos_in_group + k < counts[group_of])[0]
         pairs.append(np.stack([order[left], order[left + k]], axis=1))
-    return np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64)
+    return np.concatenate(pairs)
 
 
 def _unique_pairs(pairs: np.ndarray, n: int) -> np.ndarray:

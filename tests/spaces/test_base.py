@@ -14,7 +14,7 @@ def brute(codes: np.ndarray, radius: int) -> set[tuple[int, int]]:
 
 
 @pytest.mark.parametrize("radius", [0, 1, 2, 3])
-@pytest.mark.parametrize("cards", [[3] * 4, [5] * 6, [2**20] * 4])
+@pytest.mark.parametrize("cards", [[3] * 4, [5] * 6, [10] * 20, [2**20] * 4])
 def test_hamming_pairs_match_brute_force(radius: int, cards: list[int]) -> None:
     rng = np.random.default_rng(radius)
     # Few distinct values per column so that near pairs exist even with huge cardinalities.
