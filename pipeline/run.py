@@ -262,6 +262,8 @@ class Runner:
         self.seed = int(cfg.seed)
         self.executor = build_executor(cfg)
         self.constraints = build_constraints(cfg)
+        if "pockets" in self.stage_cfgs:  # fail before any evaluation, not at the first pockets stage
+            pockets.check_region(self.space, self.constraints, self.stage_cfgs["pockets"].region)
         if self.truth and self.constraints.active:
             # Judge against what the budget allows: the best feasible arch is the optimum.
             self.truth = {a: v for a, v in self.truth.items()

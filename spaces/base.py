@@ -216,6 +216,18 @@ class CategoricalSpace(SearchSpace):
         """Return index pairs at Hamming distance <= radius, by hashing (no all-pairs loop)."""
         return hamming_pairs(self.codes(archs), [len(o) for o in self.options], radius)
 
+    def automaton_start(self) -> int:
+        """Return the start state of the automaton that accepts exactly the valid option sequences."""
+        return 0
+
+    def automaton_step(self, decision: int, state: int, option: int) -> int | None:
+        """Return the state after picking option index ``option`` at ``decision`` (None = invalid)."""
+        return 0
+
+    def automaton_accepts(self, state: int) -> bool:
+        """Tell whether a complete sequence ending in ``state`` is a valid arch."""
+        return True
+
     def to_str(self, arch: Arch) -> str:
         """Write ``decision=option`` pairs joined by semicolons (CSV-safe)."""
         self.validate(arch)

@@ -9,6 +9,8 @@ File format (``shrunk_space.json``, ``format`` = "nas-shrink/shrunk-space", ``ve
       "size": 57,                           # distinct members over all pockets
       "pockets": [{"id": 0, "seed": ARCH, "seed_score": 91.6, "radius": 2,
                    "members": [{"arch": ARCH, "score": 91.6}, ...]}, ...],
+                   # optional "region": "ball" -> the pocket is every arch within ``radius``
+                   # of its seed (members = the evaluated ones); default: exactly its members
       "provenance": {"run_id": ..., "seed": 0, "round": 3, "config": {...}, ...}
     }
 """
@@ -42,10 +44,19 @@ class Pocket:
     seed_score: float | None
     radius: int
     members: tuple[tuple[str, float | None], ...]
+    region: str = "members"  # "members": exactly the members; "ball": every arch within radius of seed
+
+
+LIST_LIMIT = 1_000_000  # ball pockets holding more archs than this are sampled, never listed
 
 
 class ShrunkSpace:
-    """Union of pockets over ``base``; offers size, membership, uniform sampling, iteration."""
+    """Union of pockets over ``base``; offers size, membership, uniform sampling, iteration.
+
+    Pockets list their members explicitly, or (``region="ball"``, categorical base spaces) stand
+    for every arch within ``radius`` of their seed: then size and uniform sampling are exact
+    without enumerating anything (``spaces.regions.BallUnion``), even over a 1e19-arch space.
+    """
 
     def __init__(self, base: SearchSpace, pockets: list[Pocket], metric: str = "score",
                  provenance: dict[str, Any] | None = None) -> None:
@@ -57,34 +68,57 @@ class ShrunkSpace:
                 seen.setdefault(base.to_str(base.from_str(arch)), score)
         self._scores = seen
         self._members = list(seen)
+        self._balls = _ball_union(base, [p for p in pockets if p.region == "ball"])
+        inside = self._balls is not None
+        self._extras = [a for a in self._members if not (inside and base.from_str(a) in self._balls)]
 
     def size(self) -> int:
         """Return the number of distinct architectures in the union of pockets."""
-        return len(self._members)
+        return len(self._extras) + (self._balls.size() if self._balls is not None else 0)
+
+    def members(self) -> list[str]:
+        """Return the explicitly listed (evaluated) member strings, in pocket order."""
+        return list(self._members)
 
     def __len__(self) -> int:
         return self.size()
 
     def __contains__(self, arch: Arch | str) -> bool:
         key = arch if isinstance(arch, str) else self.base.to_str(arch)
-        return key in self._scores
+        if key in self._scores:
+            return True
+        return self._balls is not None and self.base.from_str(key) in self._balls
 
     def __iter__(self) -> Iterator[Arch]:
-        return (self.base.from_str(a) for a in self._members)
+        return (self.base.from_str(a) for a in self.arch_strs())
 
     def arch_strs(self) -> list[str]:
-        """Return member strings in pocket order."""
-        return list(self._members)
+        """Return every member string: listed members in pocket order, then the rest of the balls."""
+        if self._balls is None:
+            return list(self._members)
+        if self.size() > LIST_LIMIT:
+            raise ShrunkSpaceError(f"shrunk space holds {self.size():,} archs, more than {LIST_LIMIT:,} to list; "
+                                   "use sample() or members()")
+        out = dict.fromkeys(self._members)
+        out.update(dict.fromkeys(self.base.to_str(a) for a in self._balls.members()))
+        return list(out)
 
     def score(self, arch: Arch | str) -> float | None:
         """Return the recorded score of a member (None if it was never evaluated)."""
-        return self._scores[arch if isinstance(arch, str) else self.base.to_str(arch)]
+        key = arch if isinstance(arch, str) else self.base.to_str(arch)
+        if key not in self._scores and key in self:
+            return None
+        return self._scores[key]
 
     def sample(self, rng: np.random.Generator) -> Arch:
         """Draw one member uniformly at random."""
-        if not self._members:
+        size = self.size()
+        if not size:
             raise ShrunkSpaceError("cannot sample from an empty shrunk space")
-        return self.base.from_str(self._members[int(rng.integers(len(self._members)))])
+        pick = int(rng.integers(size))
+        if pick < len(self._extras):
+            return self.base.from_str(self._extras[pick])
+        return self._balls.sample(rng)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready form of the file format above."""
@@ -163,16 +197,31 @@ def _download(uri: str, tracking_uri: str | None) -> Path:
                                f"{str(err).splitlines()[0]}") from None
 
 
+def _ball_union(base: SearchSpace, balls: list[Pocket]) -> Any:
+    """Return the BallUnion of the ball pockets (None when there are none)."""
+    if not balls:
+        return None
+    from spaces.base import CategoricalSpace
+    from spaces.regions import BallUnion
+
+    if not isinstance(base, CategoricalSpace):
+        raise ValueError(f"pockets with region 'ball' need a categorical base space; {base.name} pockets must "
+                         "list their members")
+    return BallUnion(base, [base.from_str(p.seed) for p in balls], [p.radius for p in balls])
+
+
 def _pocket_dict(pocket: Pocket) -> dict[str, Any]:
     """Return the JSON form of a pocket."""
-    return {"id": pocket.id, "seed": pocket.seed, "seed_score": pocket.seed_score, "radius": pocket.radius,
-            "members": [{"arch": a, "score": s} for a, s in pocket.members]}
+    out = {"id": pocket.id, "seed": pocket.seed, "seed_score": pocket.seed_score, "radius": pocket.radius,
+           "members": [{"arch": a, "score": s} for a, s in pocket.members]}
+    return {**out, "region": "ball"} if pocket.region == "ball" else out
 
 
 def _pocket_from(data: dict[str, Any]) -> Pocket:
     """Build one pocket from its (schema-validated) dict."""
     members = tuple((str(m["arch"]), _score(m["score"])) for m in data["members"])
-    return Pocket(int(data["id"]), str(data["seed"]), _score(data["seed_score"]), int(data["radius"]), members)
+    return Pocket(int(data["id"]), str(data["seed"]), _score(data["seed_score"]), int(data["radius"]), members,
+                  str(data.get("region", "members")))
 
 
 def _score(value: Any) -> float | None:

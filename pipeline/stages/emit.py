@@ -11,7 +11,7 @@ import numpy as np
 
 from pipeline.context import StageContext
 from pipeline.metrics import space_metrics
-from spaces.shrunk import Pocket, ShrunkSpace
+from spaces.shrunk import LIST_LIMIT, Pocket, ShrunkSpace
 
 NEEDS, MAKES = ("pockets", "scores"), ("shrunk_space",)
 
@@ -44,7 +44,8 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     rounds = [ctx.load("pockets", r) for r in range(ctx.round + 1) if ctx.has("pockets", r)]
     chosen = best_round(rounds) if cfg.choose == "best" else last_round(rounds)
     pockets = [
-        Pocket(p["id"], p["seed"], p["seed_score"], p["radius"], tuple((m["arch"], m["score"]) for m in p["members"]))
+        Pocket(p["id"], p["seed"], p["seed_score"], p["radius"], tuple((m["arch"], m["score"]) for m in p["members"]),
+               p.get("region", "members"))
         for p in chosen["pockets"]
     ]
     provenance = {**cfg.provenance, "round": chosen["round"], "threshold": chosen["threshold"]}
@@ -52,12 +53,14 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     ctx.save("shrunk_space", shrunk.to_dict())
     evaluated = ctx.evaluated()
     sample = [row for row in ctx.load("scores", 0) if row["origin"] == "uniform"]
-    kept = [evaluated[a] for a in shrunk.arch_strs() if a in evaluated]
-    plot_edf(ctx.folder / "edf.png", sample, kept, chosen["metric"], ctx.truth, shrunk.arch_strs())
+    # Ball pockets too large to list are judged by their evaluated members.
+    listed = shrunk.arch_strs() if shrunk.size() <= LIST_LIMIT else shrunk.members()
+    kept = [evaluated[a] for a in listed if a in evaluated]
+    plot_edf(ctx.folder / "edf.png", sample, kept, chosen["metric"], ctx.truth, listed)
     scores = {a: row["score"] for a, row in evaluated.items()}
     return {"round": float(chosen["round"]), "shrunk_size": float(shrunk.size()),
             "mean_pocket_score": float(np.mean([r["score"] for r in kept])) if kept else float("nan"),
-            **space_metrics(ctx.space, shrunk.arch_strs(), len(pockets), scores, ctx.truth),
+            **space_metrics(ctx.space, listed, len(pockets), scores, ctx.truth),
             **_reported(sample, kept)}
 
 

@@ -15,8 +15,13 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from pipeline import locality
+from pipeline.constraints import Constraints
 from pipeline.context import StageContext
-from pipeline.stages.graph import load_graph
+from pipeline.errors import ConfigError
+from pipeline.locality import LocalityGraph
+from pipeline.stages.graph import load_locality
+from spaces.base import CategoricalSpace, SearchSpace
 
 NEEDS, MAKES = ("scores", "graph"), ("pockets",)
 
@@ -29,6 +34,7 @@ class Cfg:
     good_quantile: float  # "good" = score >= this quantile of the round-0 uniform sample
     max_pockets: int  # at most this many pockets per round
     min_pocket_size: int  # a locality smaller than this is not (yet) a pocket
+    region: str = "members"  # emitted pocket = its evaluated members, or "ball": every arch within radius
 
 
 def threshold(ctx: StageContext, quantile: float) -> float:
@@ -37,35 +43,28 @@ def threshold(ctx: StageContext, quantile: float) -> float:
     return float(np.quantile(np.asarray(uniform, dtype=float), quantile))
 
 
-def extract_pockets(graph: nx.Graph, scores: dict[str, float], cut: float, cfg: Cfg) -> list[dict[str, Any]]:
-    """Greedily grow disjoint pockets from the best unclaimed good archs."""
-    ranked = sorted((a for a in graph if scores[a] >= cut), key=lambda a: (-scores[a], a))
-    good = graph.subgraph(ranked)
-    claimed: set[str] = set()
-    pockets: list[dict[str, Any]] = []
-    for seed in ranked:
-        if len(pockets) == cfg.max_pockets:
-            break
-        if seed in claimed:
-            continue
-        region = nx.single_source_shortest_path_length(good, seed, cutoff=cfg.radius)
-        members = sorted((a for a in region if a not in claimed), key=lambda a: (-scores[a], a))
-        if len(members) < cfg.min_pocket_size:
-            continue
-        claimed.update(members)
-        pockets.append(make_pocket(len(pockets), seed, members, scores, cfg.radius))
-    return pockets
+def extract_pockets(graph: nx.Graph | LocalityGraph, scores: dict[str, float], cut: float,
+                    cfg: Cfg) -> list[dict[str, Any]]:
+    """Greedily grow disjoint pockets from the best unclaimed good archs (bulk, on the CSR graph)."""
+    if isinstance(graph, nx.Graph):
+        graph = LocalityGraph.from_networkx(graph)
+    values = np.array([scores[a] for a in graph.names], dtype=float)
+    found = locality.extract_pockets(graph, values, cut, cfg.radius, cfg.max_pockets, cfg.min_pocket_size)
+    return [make_pocket(i, seed, members, scores, cfg.radius, cfg.region)
+            for i, (seed, members) in enumerate(locality.pocket_records(graph, found))]
 
 
-def make_pocket(index: int, seed: str, members: list[str], scores: dict[str, float | None], radius: int) -> dict[str, Any]:
+def make_pocket(index: int, seed: str, members: list[str], scores: dict[str, float | None], radius: int,
+                region: str = "members") -> dict[str, Any]:
     """Return one pocket record (a member's score is None when it was never evaluated)."""
-    return {
+    record = {
         "id": index,
         "seed": seed,
         "seed_score": scores.get(seed),
         "radius": radius,
         "members": [{"arch": a, "score": scores.get(a)} for a in members],
     }
+    return {**record, "region": region} if region != "members" else record
 
 
 def summarize(pockets: list[dict[str, Any]], scores: dict[str, float]) -> dict[str, float]:
@@ -90,8 +89,21 @@ def save_round(ctx: StageContext, pockets: list[dict[str, Any]], scores: dict[st
     return summary
 
 
+def check_region(space: SearchSpace, constraints: Constraints, region: str) -> None:
+    """Reject a pocket region the space or the constraints cannot honour."""
+    if region not in ("members", "ball"):
+        raise ConfigError(f"shrink.region={region!r} is not one of members, ball")
+    if region == "ball" and not isinstance(space, CategoricalSpace):
+        raise ConfigError(f"shrink.region=ball needs a categorical space; {space.name} pockets must list "
+                          "their members (shrink.region=members)")
+    if region == "ball" and constraints.active:
+        raise ConfigError(f"shrink.region=ball would admit unevaluated archs over the budget ({constraints}); "
+                          "use shrink.region=members with constraints")
+
+
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Extract this round's pockets and save them with their summary."""
+    check_region(ctx.space, ctx.constraints, cfg.region)
     scores = {arch: float(row["score"]) for arch, row in ctx.evaluated().items()}
     cut = threshold(ctx, cfg.good_quantile)
-    return save_round(ctx, extract_pockets(load_graph(ctx.load("graph")), scores, cut, cfg), scores, cut, cfg.radius)
+    return save_round(ctx, extract_pockets(load_locality(ctx.load("graph")), scores, cut, cfg), scores, cut, cfg.radius)

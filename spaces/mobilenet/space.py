@@ -75,6 +75,14 @@ class MobileNetSpace(CategoricalSpace):
         """Split the 20 slots into 5 stages of 4."""
         return [tuple(arch[s * SLOTS:(s + 1) * SLOTS]) for s in range(STAGES)]
 
+    def automaton_step(self, decision: int, state: int, option: int) -> int | None:
+        """Accept stages of 2-4 layers then skips: state 1 = this stage has ended (skip seen)."""
+        slot = decision % SLOTS
+        ended = state if slot else 0
+        if self.options[decision][option] == SKIP:
+            return 1 if slot >= min(DEPTHS) else None
+        return None if ended else 0
+
     def neighbors(self, arch: Arch) -> list[Arch]:
         """Change one layer's kernel/expansion, add a layer to a stage's end, or remove its last."""
         self.validate(arch)

@@ -153,7 +153,7 @@ class NB101Space(SearchSpace):
 
     def distance(self, a: Arch, b: Arch) -> int:
         """Return the graph edit distance (unit costs: op change, vertex or edge insert/delete)."""
-        return int(_edit_distance(_Padded.of([self.validate(a)]), _Padded.of([self.validate(b)]),
+        return int(_edit_distance(_padded_one(self.validate(a)), _padded_one(self.validate(b)),
                                   np.array([0]), np.array([0]))[0])
 
     def neighbors(self, arch: Arch) -> list[Arch]:
@@ -272,6 +272,12 @@ class _Padded:
             perm_masks.append((permuted * weights).sum(axis=(1, 2)))
             perm_ops.append(codes[inv[:, 1:-1] - 1])
         return cls(np.array(masks, np.int64), np.array(ops), np.array(perm_masks), np.array(perm_ops))
+
+
+@functools.lru_cache(maxsize=100_000)
+def _padded_one(arch: Arch) -> _Padded:
+    """Return the bulk form of one arch (cached: distances reuse it across pairs)."""
+    return _Padded.of([arch])
 
 
 def _edit_distance(a: _Padded, b: _Padded, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
