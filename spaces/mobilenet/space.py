@@ -137,6 +137,10 @@ class MobileNetSpace(CategoricalSpace):
 
         return analytic_costs(self.layers(arch), input_shape, num_classes, self.width_mult)
 
+    def latency(self, arch: Arch, input_shape: tuple[int, ...], table: Any) -> float:
+        """Return predicted milliseconds from a ``spaces.mobilenet.latency.LatencyTable`` (the latency hook)."""
+        return table.predict(self, self.validate(arch), input_shape)
+
     def config(self) -> dict[str, Any]:
         """Return the arguments that rebuild this space."""
         return {"_target_": "spaces.mobilenet.MobileNetSpace", "width_mult": self.width_mult}

@@ -70,3 +70,19 @@ def test_imagenet_costs_span_the_mobile_range() -> None:
     large = S.from_str("_".join(["k7e6.k7e6.k7e6.k7e6"] * 5))
     flops = [S.costs(a, (3, 224, 224), 1000)[1] / 2e6 for a in (small, large)]  # multiply-adds, millions
     assert 100 < flops[0] < 200 and 500 < flops[1] < 800
+
+
+def test_latency_table_predicts_every_arch_and_names_missing_blocks(tmp_path) -> None:
+    from spaces.mobilenet.latency import LatencyError, LatencyTable, measure_table
+
+    space, shape = MobileNetSpace(0.5), (1, 8, 8)
+    table = measure_table(space, shape, num_classes=10, repeats=1)
+    # 5 stages x (first, later) x 9 layer choices + the fixed first block + stem + head.
+    assert len(table.entries) == 5 * 2 * 9 + 3
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(20)]
+    assert all(space.latency(a, shape, table) > 0 for a in archs)
+    again = LatencyTable.load(table.save(tmp_path / "cpu.csv"))
+    assert again.predict(space, archs[0], shape) == pytest.approx(table.predict(space, archs[0], shape))
+    with pytest.raises(LatencyError, match="no entry 'stem:32x32"):
+        table.predict(space, archs[0], (1, 32, 32))
