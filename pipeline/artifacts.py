@@ -58,6 +58,22 @@ def parse_number(text: str | None) -> Any:
         return text
 
 
+def _torch_load(path: Path) -> Any:
+    """Read a torch checkpoint onto the CPU."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _torch_save(path: Path, obj: Any) -> None:
+    """Write a torch checkpoint atomically."""
+    import torch
+
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
 @dataclass(frozen=True)
 class Artifact:
     """Where an artifact lives inside a stage folder and how to read and write it."""
@@ -74,4 +90,8 @@ ARTIFACTS: dict[str, Artifact] = {
     "pockets": Artifact("pockets.json", read_json, write_json),  # pockets of one round
     "restriction": Artifact("restriction.json", read_json, write_json),  # allowed options per decision
     "shrunk_space": Artifact("shrunk_space.json", read_json, write_json),  # the emitted space
+    "curves": Artifact("curves.csv", read_rows, write_rows),  # supernet: one row per training epoch
+    "checkpoint": Artifact("checkpoint.pt", _torch_load, _torch_save),  # supernet weights + optimiser state
+    "ranking": Artifact("ranking.csv", read_rows, write_rows),  # supernet estimate vs reference per arch
+    "search": Artifact("search.json", read_json, write_json),  # evolutionary search result
 }

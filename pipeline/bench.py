@@ -193,7 +193,7 @@ class Builder:
 
 def build_benchmark(cfg: DictConfig, limit: int | None = None) -> BenchResult:
     """Build (or resume) the table described by ``cfg`` and log the build to MLflow."""
-    space, evaluator = build(cfg)
+    space, evaluator, _ = build(cfg)
     if not isinstance(evaluator, TrainEvaluator):
         raise ConfigError("pipeline.bench trains architectures: use evaluator=train")
     import torch

@@ -39,6 +39,7 @@ class StageContext:
     truth: dict[str, float] | None = None  # arch -> ground-truth accuracy, for metrics only
     executor: Executor = field(default_factory=LocalExecutor)  # where evaluations run
     constraints: Constraints = field(default_factory=Constraints)  # resource budget of every member
+    dataset: Any = None  # the run's dataset (supernet training reads its splits)
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -59,6 +60,10 @@ class StageContext:
                 f"no '{name}' ({filename}) in round {index} of {self.run_dir}; run its stage first"
             )
         return ARTIFACTS[name].read(found[0])
+
+    def load_here(self, name: str) -> Any:
+        """Read artifact ``name`` from this stage's own folder."""
+        return ARTIFACTS[name].read(self.folder / ARTIFACTS[name].filename)
 
     def load_all(self, name: str) -> list[Any]:
         """Read artifact ``name`` from every round up to this one, oldest first."""

@@ -38,14 +38,15 @@ from pipeline.evaluators.base import Evaluator
 from pipeline.evaluators.benchmark import BenchmarkEvaluator, read_table
 from pipeline.executors import Executor, LocalExecutor
 from pipeline.metrics import space_metrics
-from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, select
+from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, search, select, supernet
 from pipeline.tracking import Tracker, flatten
 from spaces.base import SearchSpace
 
 STAGES: dict[str, ModuleType] = {
     "sample": sample, "explore": explore, "evaluate": evaluate, "graph": graph,
-    "pockets": pockets, "select": select, "refine": refine, "emit": emit,
+    "pockets": pockets, "select": select, "refine": refine, "emit": emit, "supernet": supernet, "search": search,
 }
+FINAL_STAGES = ("emit", "supernet", "search")  # run once after the rounds, in their own top-level folders
 ROUND_COLUMNS = ("evaluated", "evaluated_total", "pockets", "shrunk_size",
                  "mean_pocket_score", "best_pocket_score", "best_overall")
 
@@ -142,8 +143,8 @@ def _check_ranges(shrink: dict[str, Any]) -> None:
             raise ConfigError(f"shrink.{key}={shrink[key]!r} is not one of {', '.join(allowed)}")
 
 
-def build(cfg: DictConfig) -> tuple[SearchSpace, Evaluator]:
-    """Instantiate the space, dataset and evaluator, unwrapping Hydra's errors to the domain one."""
+def build(cfg: DictConfig) -> tuple[SearchSpace, Evaluator, Any]:
+    """Instantiate the space, evaluator and dataset, unwrapping Hydra's errors to the domain one."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
@@ -154,7 +155,38 @@ def build(cfg: DictConfig) -> tuple[SearchSpace, Evaluator]:
     except InstantiationException as err:
         cause = err.__cause__
         raise (cause if isinstance(cause, ValueError | RuntimeError) else ConfigError(str(err))) from None
-    return space, evaluator
+    return space, evaluator, dataset
+
+
+def supernet_configs(cfg: DictConfig, space: SearchSpace, evaluator: Evaluator) -> dict[str, Any]:
+    """Return the supernet and search stage configs, or {} when no supernet is trained.
+
+    ``supernet.enabled=auto`` trains one when the space has a supernet and the evaluator trains on
+    the dataset (a benchmark lookup has no images to train on); ``true`` insists, ``false`` skips.
+    """
+    from pipeline.supernet.models import SUPERNET_SPACES
+
+    raw = OmegaConf.to_container(cfg.supernet, resolve=True) if cfg.get("supernet") else {"enabled": False}
+    enabled = raw.pop("enabled", "auto")
+    if enabled not in (True, False, "auto"):
+        raise ConfigError(f"supernet.enabled={enabled!r} must be true, false or auto")
+    has_supernet = isinstance(space, SUPERNET_SPACES)
+    if enabled is True and not has_supernet:
+        raise ConfigError(f"supernet.enabled=true but space {space.name!r} has no supernet (nb201, mobilenet do)")
+    if enabled is False or (enabled == "auto" and (not has_supernet or isinstance(evaluator, BenchmarkEvaluator))):
+        return {}
+    owners = {"supernet": supernet.Cfg, "search": search.Cfg}
+    known = {f.name for cls in owners.values() for f in fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"supernet.{unknown[0]} is not a supernet setting; known: enabled, {', '.join(sorted(known))}")
+    built = {}
+    for name, cls in owners.items():
+        for f in fields(cls):
+            if f.name in raw:
+                _check_type(f.name, raw[f.name], str(f.type))
+        built[name] = cls(**{f.name: raw[f.name] for f in fields(cls) if f.name in raw})
+    return built
 
 
 def build_executor(cfg: DictConfig) -> Executor:
@@ -257,7 +289,8 @@ class Runner:
         shrink = OmegaConf.to_container(cfg.shrink, resolve=True)
         self.loop, self.plan, self.stage_cfgs = stage_configs(shrink)
         self.stage_cfgs["evaluate"] = evaluate.Cfg(progress=progress)
-        self.space, self.evaluator = build(cfg)
+        self.space, self.evaluator, self.dataset = build(cfg)
+        self.supernet_cfgs = supernet_configs(cfg, self.space, self.evaluator)
         self.truth = ground_truth(cfg.get("ground_truth", "auto"), self.space, self.evaluator)
         self.seed = int(cfg.seed)
         self.executor = build_executor(cfg)
@@ -271,13 +304,14 @@ class Runner:
 
     def stage(self, name: str, round_index: int, parent: str, cfg: Any = None) -> dict[str, float]:
         """Run (or reuse) one stage and log it as a nested run."""
-        folder = self.run_dir / name if name == "emit" else round_dir(self.run_dir, round_index) / name
+        final = name in FINAL_STAGES
+        folder = self.run_dir / name if final else round_dir(self.run_dir, round_index) / name
         ctx = StageContext(self.space, self.evaluator, stage_rng(self.seed, round_index, name),
                            self.run_dir, round_index, name, folder, self.loop.budget, self.truth, self.executor,
-                           self.constraints)
+                           self.constraints, self.dataset)
         cfg = cfg if cfg is not None else self.stage_cfgs[name]
         marker = folder / "_done.json"
-        run_name = name if name == "emit" else f"r{round_index}/{name}"
+        run_name = name if final else f"r{round_index}/{name}"
         with self.tracker.run(run_name, parent, {"stage": name, "round": str(round_index)}) as run_id:
             reused = marker.exists()
             metrics = read_json(marker)["metrics"] if reused else STAGES[name].run(ctx, cfg)
@@ -286,6 +320,9 @@ class Runner:
             self.tracker.params(run_id, {k: v for k, v in flatten(asdict(cfg)).items() if k != "progress"})
             self.tracker.tags(run_id, {"reused": str(reused).lower()})
             self.tracker.metrics(run_id, metrics, step=max(round_index, 0))
+            series = getattr(STAGES[name], "SERIES", None)
+            for row in ctx.load_here(series) if series else []:
+                self.tracker.metrics(run_id, {k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
             self.tracker.artifacts(run_id, folder)
         return metrics
 
@@ -375,6 +412,10 @@ def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: s
         last = len(history) - 1 if history else 0
         final = runner.stage("emit", last, parent, emit.Cfg(provenance, runner.plan.choose))
         tracker.metrics(parent, {f"final_{k}": v for k, v in final.items()})
+        for name, stage_cfg in runner.supernet_cfgs.items():
+            figures = runner.stage(name, last, parent, stage_cfg)
+            tracker.metrics(parent, {f"{name}_{k}": v for k, v in figures.items()})
+            print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()), flush=True)
         write_rows(run_dir / "rounds.csv", [{"round": i, **row} for i, row in enumerate(history)])
         shrunk_path = run_dir / "emit" / "shrunk_space.json"
         for path in (shrunk_path, run_dir / "emit" / "edf.png", run_dir / "rounds.csv"):

@@ -13,7 +13,7 @@ from spaces.mobilenet import MobileNetSpace
 from spaces.shrunk import ShrunkSpace
 from tests.conftest import compose_cfg
 
-SMALL = ("evaluator=zico", "shrink.budget=36", "shrink.n_samples=20", "progress=false")
+SMALL = ("evaluator=zico", "shrink.budget=36", "shrink.n_samples=20", "progress=false", "supernet=none")
 
 
 def test_mobilenet_under_a_flops_budget_keeps_every_member_feasible(tmp_path: Path) -> None:

@@ -1,0 +1,64 @@
+"""Stage ``supernet``: train a single-path weight-sharing supernet on the emitted shrunk space.
+
+Paths are drawn uniformly from the shrunk space (``sample_from=shrunk``) or, for comparison,
+from the full space (``full``). Writes ``checkpoint.pt`` after every epoch (a rerun resumes from
+it) and ``curves.csv`` (loss, accuracy, learning rate, images/s per epoch; logged to MLflow as
+per-epoch series).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.context import StageContext
+from pipeline.errors import ConfigError
+from pipeline.supernet.models import build_supernet
+from pipeline.supernet.train import TrainCfg, train_supernet
+from spaces.base import CategoricalSpace
+from spaces.shrunk import ShrunkSpace
+
+NEEDS, MAKES = ("shrunk_space",), ("curves", "checkpoint")
+SERIES = "curves"  # per-epoch rows the runner logs as MLflow series (step = epoch)
+
+
+@dataclass(frozen=True)
+class Cfg:
+    """Knobs of the supernet stage."""
+
+    sample_from: str  # "shrunk" or "full"
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    device: str = "auto"
+    bf16: bool = True  # bf16 autocast on CUDA
+    channels_last: bool = True  # channels-last tensors on CUDA
+
+
+def shrunk_space(run_dir: Path) -> ShrunkSpace:
+    """Return the shrunk space the emit stage wrote."""
+    return ShrunkSpace.load(run_dir / "emit" / "shrunk_space.json")
+
+
+def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
+    """Train (or resume) the supernet and return its last epoch's figures."""
+    if cfg.sample_from not in ("shrunk", "full"):
+        raise ConfigError(f"supernet.sample_from={cfg.sample_from!r} is not one of shrunk, full")
+    if not isinstance(ctx.space, CategoricalSpace):
+        raise ConfigError(f"no supernet for space {ctx.space.name!r}; use supernet=none")
+    splits = ctx.dataset.splits
+    model = build_supernet(ctx.space, splits.input_shape, splits.num_classes)
+    sampler = shrunk_space(ctx.run_dir) if cfg.sample_from == "shrunk" else ctx.space
+    train = TrainCfg(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay,
+                     seed=int(ctx.rng.integers(2**31)), device=cfg.device, bf16=cfg.bf16,
+                     channels_last=cfg.channels_last)
+    history = train_supernet(model, ctx.space, sampler, splits.train, train, ctx.folder,
+                             on_epoch=lambda so_far: ctx.save("curves", so_far))
+    ctx.save("curves", history)
+    last = history[-1]
+    return {"epochs": last["epoch"], "train_loss": last["train_loss"], "train_acc": last["train_acc"],
+            "images_per_s": sum(r["images_per_s"] for r in history) / len(history),
+            "params": float(sum(p.numel() for p in model.parameters())), "sampled_space_size": float(sampler.size())}
+

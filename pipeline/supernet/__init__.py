@@ -1,0 +1,1 @@
+"""One-shot weight-sharing supernets (SPOS): models, training with checkpoints, subnet evaluation, search."""

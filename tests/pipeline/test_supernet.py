@@ -1,0 +1,170 @@
+"""SPOS supernet on digits (CPU): training, checkpoint resume, inherited-weight evaluation, search, MLflow."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.datasets import Digits
+from pipeline.errors import ConfigError
+from pipeline.supernet.models import build_supernet
+from pipeline.supernet.search import EvolutionCfg, evolve
+from pipeline.supernet.train import CHECKPOINT, TrainCfg, load_weights, subnet_accuracy, train_supernet
+from spaces.mobilenet import MobileNetSpace
+from spaces.nb201 import NB201Space
+from tests.conftest import compose_cfg
+
+SPACE = NB201Space(C=4, N=1)
+CFG = TrainCfg(epochs=3, batch_size=64, lr=0.05, momentum=0.9, weight_decay=1e-4, seed=7)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return Digits().splits
+
+
+def fresh(splits) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_supernet(SPACE, splits.input_shape, splits.num_classes)
+
+
+class Interrupt(Exception):
+    """Stands in for a kill after an epoch's checkpoint."""
+
+
+def test_training_resumes_after_an_interruption_to_the_same_weights(tmp_path: Path, splits) -> None:
+    whole = fresh(splits)
+    history = train_supernet(whole, SPACE, SPACE, splits.train, CFG, tmp_path / "whole")
+    assert [r["epoch"] for r in history] == [1.0, 2.0, 3.0] and history[-1]["train_loss"] < history[0]["train_loss"]
+
+    def die_after_first(so_far: list) -> None:
+        if len(so_far) == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_supernet(fresh(splits), SPACE, SPACE, splits.train, CFG, tmp_path / "cut", on_epoch=die_after_first)
+    resumed = fresh(splits)
+    again = train_supernet(resumed, SPACE, SPACE, splits.train, CFG, tmp_path / "cut")
+    assert [r["train_loss"] for r in again] == [r["train_loss"] for r in history]
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_inherited_weights_score_subnets_reproducibly(tmp_path: Path, splits) -> None:
+    model = fresh(splits)
+    train_supernet(model, SPACE, SPACE, splits.train, TrainCfg(10, 64, 0.05, 0.9, 1e-4, seed=7), tmp_path)
+    loaded = load_weights(fresh(splits), tmp_path)
+    conv = SPACE.from_str("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    empty = SPACE.from_str("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    device = torch.device("cpu")
+    first = subnet_accuracy(loaded, SPACE, conv, splits.train, splits.val, 4, 128, device)
+    assert first == subnet_accuracy(loaded, SPACE, conv, splits.train, splits.val, 4, 128, device)
+    # A trained conv path (57.5% when written) beats the all-zero cell, which predicts one class.
+    assert first > 40.0 > 15.0 >= subnet_accuracy(loaded, SPACE, empty, splits.train, splits.val, 4, 128, device)
+
+
+def test_mobilenet_supernet_trains_one_epoch(tmp_path: Path, splits) -> None:
+    space = MobileNetSpace(0.25)
+    model = build_supernet(space, splits.input_shape, splits.num_classes)
+    cfg = TrainCfg(epochs=1, batch_size=128, lr=0.05, momentum=0.9, weight_decay=0.0, seed=0)
+    history = train_supernet(model, space, space, splits.train, cfg, tmp_path)
+    assert np.isfinite(history[0]["train_loss"]) and (tmp_path / CHECKPOINT).exists()
+
+
+def test_evolution_finds_the_optimum_of_a_known_fitness() -> None:
+    space = NB201Space()
+    fitness = lambda a: float(sum(op == "nor_conv_3x3" for op in a))  # noqa: E731
+    cfg = EvolutionCfg(population=20, generations=8, parents=5, mutation_prob=0.3)
+    best, value, history = evolve(space, space.sample, lambda a: True, space.size(), fitness, cfg,
+                                  np.random.default_rng(0))
+    assert value == 6.0 and best == ("nor_conv_3x3",) * 6
+    assert history[-1]["best"] >= history[0]["best"] and history[-1]["evaluated"] <= 20 * 9
+
+
+def test_evolution_stays_inside_a_small_region_and_searches_it_exhaustively() -> None:
+    space = NB201Space()
+    rng = np.random.default_rng(1)
+    region = {space.to_str(a) for a in space.sample_unique(12, rng)}
+    draws = sorted(region)
+    seen = []
+
+    def fitness(arch):
+        seen.append(space.to_str(arch))
+        return float(len(space.to_str(arch)))
+
+    best, _, _ = evolve(space, lambda r: space.from_str(draws[int(r.integers(len(draws)))]),
+                        lambda a: space.to_str(a) in region, len(region), fitness,
+                        EvolutionCfg(population=4, generations=4, parents=2, mutation_prob=0.3), rng)
+    assert set(seen) == region and space.to_str(best) == max(region, key=lambda s: (len(s), s))
+
+
+def test_pipeline_trains_ranks_and_logs_the_supernet(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.run import run
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = compose_cfg("shrink.budget=30", "shrink.n_samples=20", "progress=false", f"tracking.uri={uri}",
+                      "supernet.epochs=2", "supernet.eval_archs=5", "supernet.population=4",
+                      "supernet.generations=1", "space.C=4", "evaluator.epochs=1")
+    result = run(cfg, tmp_path / "run")
+    client = MlflowClient(uri)
+    metrics = client.get_run(result.run_id).data.metrics
+    assert "search_shrunk_kendall_tau" in metrics and "search_best_supernet_acc" in metrics
+    stage = client.search_runs(client.get_run(result.run_id).info.experiment_id,
+                               f"tags.mlflow.runName = 'supernet' and tags.mlflow.parentRunId = '{result.run_id}'")[0]
+    assert [m.step for m in client.get_metric_history(stage.info.run_id, "train_loss")][-2:] == [1, 2]
+    assert "checkpoint.pt" in {a.path for a in client.list_artifacts(stage.info.run_id)}
+    assert (tmp_path / "run" / "search" / "search.json").exists()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (("space=toy", "supernet.enabled=true"), "has no supernet"),
+    (("+supernet.sample_frm=full",), "supernet.sample_frm is not a supernet setting"),
+    (("supernet.enabled=maybe",), "must be true, false or auto"),
+])
+def test_bad_supernet_settings_are_named(tmp_path: Path, overrides: tuple, message: str) -> None:
+    from pipeline.run import run
+
+    cfg = compose_cfg(*overrides, "progress=false", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
+    with pytest.raises(ConfigError, match=message):
+        run(cfg, tmp_path / "run")
+
+
+def _ddp_worker(rank: int, port: int, folder: str) -> None:
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    torch.set_num_threads(1)
+    splits = Digits().splits
+    model = fresh(splits)
+    cfg = TrainCfg(epochs=1, batch_size=32, lr=0.05, momentum=0.9, weight_decay=0.0, seed=3)
+    train_supernet(model, SPACE, SPACE, splits.train, cfg, Path(folder))
+    torch.save(dict(model.named_parameters()), Path(folder) / f"rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_ranks_stay_in_sync_and_only_rank_zero_writes(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    torch.multiprocessing.spawn(_ddp_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
+    a, b = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    # Gradients are all-reduced, so weights agree (BN running statistics stay per rank, and are
+    # recalibrated before any subnet is scored).
+    assert all(torch.allclose(a[k], b[k]) for k in a)
+    assert (tmp_path / CHECKPOINT).exists()
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_channels_last_training(tmp_path: Path, splits) -> None:
+    model = fresh(splits)
+    cfg = TrainCfg(epochs=1, batch_size=64, lr=0.05, momentum=0.9, weight_decay=0.0, seed=0, device="cuda")
+    history = train_supernet(model, SPACE, SPACE, splits.train, cfg, tmp_path)
+    assert np.isfinite(history[0]["train_loss"]) and next(model.parameters()).is_cuda
+    acc = subnet_accuracy(model, SPACE, SPACE.sample(np.random.default_rng(0)), splits.train, splits.val, 2, 128,
+                          torch.device("cuda"))
+    assert 0.0 <= acc <= 100.0
