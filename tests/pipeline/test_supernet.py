@@ -147,11 +147,14 @@ def _ddp_worker(rank: int, port: int, folder: str) -> None:
     torch.distributed.destroy_process_group()
 
 
-def test_ddp_ranks_stay_in_sync_and_only_rank_zero_writes(tmp_path: Path) -> None:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    torch.multiprocessing.spawn(_ddp_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
+        return sock.getsockname()[1]
+
+
+def test_ddp_ranks_stay_in_sync_and_only_rank_zero_writes(tmp_path: Path) -> None:
+    torch.multiprocessing.spawn(_ddp_worker, args=(free_port(), str(tmp_path)), nprocs=2, join=True)
     a, b = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     # Gradients are all-reduced, so weights agree (BN running statistics stay per rank, and are
     # recalibrated before any subnet is scored).
@@ -168,3 +171,30 @@ def test_cuda_bf16_channels_last_training(tmp_path: Path, splits) -> None:
     acc = subnet_accuracy(model, SPACE, SPACE.sample(np.random.default_rng(0)), splits.train, splits.val, 2, 128,
                           torch.device("cuda"))
     assert 0.0 <= acc <= 100.0
+
+
+@pytest.mark.slow
+def test_torchrun_trains_a_finished_runs_supernet_then_resume_searches(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pipeline.run import run
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    base = ("shrink.budget=30", "shrink.n_samples=20", "progress=false", f"tracking.uri={uri}", "space.C=4",
+            "evaluator.epochs=1")
+    run(compose_cfg(*base, "supernet=none"), tmp_path / "run")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"]
+    done = subprocess.run([*torchrun, "-m", "pipeline.supernet", str(tmp_path / "run"), "supernet.epochs=2"],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "run" / "supernet" / CHECKPOINT).exists()
+    result = run(compose_cfg(*base, "supernet.epochs=2", "supernet.eval_archs=5", "supernet.population=4",
+                             "supernet.generations=1"), tmp_path / "run")
+    assert (result.run_dir / "search" / "search.json").exists()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    stage = client.search_runs(client.get_run(result.run_id).info.experiment_id,
+                               f"tags.mlflow.runName = 'supernet' and tags.mlflow.parentRunId = '{result.run_id}'")[0]
+    assert stage.data.tags["reused"] == "true"
