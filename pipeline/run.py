@@ -416,6 +416,8 @@ def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: s
             figures = runner.stage(name, last, parent, stage_cfg)
             tracker.metrics(parent, {f"{name}_{k}": v for k, v in figures.items()})
             print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()), flush=True)
+        if (run_dir / "search" / "search.json").exists():
+            print(f"best subnet found: {read_json(run_dir / 'search' / 'search.json')['arch']}")
         write_rows(run_dir / "rounds.csv", [{"round": i, **row} for i, row in enumerate(history)])
         shrunk_path = run_dir / "emit" / "shrunk_space.json"
         for path in (shrunk_path, run_dir / "emit" / "edf.png", run_dir / "rounds.csv"):
