@@ -68,11 +68,15 @@ def test_inherited_weights_score_subnets_reproducibly(tmp_path: Path, splits) ->
     assert first > 40.0 > 15.0 >= subnet_accuracy(loaded, SPACE, empty, splits.train, splits.val, 4, 128, device)
 
 
-def test_mobilenet_supernet_trains_one_epoch(tmp_path: Path, splits) -> None:
+def test_mobilenet_supernet_trains_on_ball_pockets(tmp_path: Path, splits) -> None:
+    from spaces.shrunk import Pocket, ShrunkSpace
+
     space = MobileNetSpace(0.25)
+    seed = space.to_str(space.sample(np.random.default_rng(0)))
+    balls = ShrunkSpace(space, [Pocket(0, seed, None, 2, ((seed, None),), region="ball")])
     model = build_supernet(space, splits.input_shape, splits.num_classes)
     cfg = TrainCfg(epochs=1, batch_size=128, lr=0.05, momentum=0.9, weight_decay=0.0, seed=0)
-    history = train_supernet(model, space, space, splits.train, cfg, tmp_path)
+    history = train_supernet(model, space, balls, splits.train, cfg, tmp_path)
     assert np.isfinite(history[0]["train_loss"]) and (tmp_path / CHECKPOINT).exists()
 
 
