@@ -42,6 +42,15 @@ def shrunk_space(run_dir: Path) -> ShrunkSpace:
     return ShrunkSpace.load(run_dir / "emit" / "shrunk_space.json")
 
 
+def _progress(ctx: StageContext, so_far: list[dict[str, float]], epochs: int) -> None:
+    """Save the curves so far and print a line every tenth of the training."""
+    ctx.save("curves", so_far)
+    last = so_far[-1]
+    if int(last["epoch"]) % max(1, epochs // 10) == 0 or int(last["epoch"]) == epochs:
+        print(f"supernet epoch {int(last['epoch'])}/{epochs}: loss {last['train_loss']:.3f}, "
+              f"train acc {last['train_acc']:.1f}%, {last['images_per_s']:.0f} img/s", flush=True)
+
+
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Train (or resume) the supernet and return its last epoch's figures."""
     if cfg.sample_from not in ("shrunk", "full"):
@@ -55,7 +64,7 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
                      seed=int(ctx.rng.integers(2**31)), device=cfg.device, bf16=cfg.bf16,
                      channels_last=cfg.channels_last)
     history = train_supernet(model, ctx.space, sampler, splits.train, train, ctx.folder,
-                             on_epoch=lambda so_far: ctx.save("curves", so_far))
+                             on_epoch=lambda so_far: _progress(ctx, so_far, cfg.epochs))
     ctx.save("curves", history)
     last = history[-1]
     return {"epochs": last["epoch"], "train_loss": last["train_loss"], "train_acc": last["train_acc"],
