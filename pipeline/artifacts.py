@@ -94,4 +94,5 @@ ARTIFACTS: dict[str, Artifact] = {
     "checkpoint": Artifact("checkpoint.pt", _torch_load, _torch_save),  # supernet weights + optimiser state
     "ranking": Artifact("ranking.csv", read_rows, write_rows),  # supernet estimate vs reference per arch
     "search": Artifact("search.json", read_json, write_json),  # evolutionary search result
+    "subnet": Artifact("best_subnet.pt", _torch_load, _torch_save),  # best arch's network, inherited weights
 }

@@ -5,7 +5,8 @@ the full space are scored by the supernet (val accuracy after BN recalibration) 
 with a reference: the ground truth (test accuracy) when the run has one, else the run's own
 evaluator (scores already recorded, the rest evaluated now). Kendall's tau and Spearman's rho
 per set go to MLflow. Evolution (SPOS-style) then looks for the best subnet inside the shrunk
-space, and its reference accuracy is reported.
+space; its reference accuracy is reported and its stand-alone network, carrying the supernet's
+weights (BN recalibrated), is saved as ``best_subnet.pt`` for fine-tuning.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import numpy as np
 from pipeline.context import StageContext
 from pipeline.evaluators.train import pick_device
 from pipeline.stages.supernet import shrunk_space
-from pipeline.supernet.models import build_supernet
+from pipeline.supernet.models import build_supernet, extract_subnet
 from pipeline.supernet.search import EvolutionCfg, evolve, rank_correlations
-from pipeline.supernet.train import load_weights, subnet_accuracy
+from pipeline.supernet.train import load_weights, recalibrate_bn, subnet_accuracy
 from spaces.base import Arch
 from spaces.shrunk import LIST_LIMIT
 
-NEEDS, MAKES = ("shrunk_space", "checkpoint"), ("ranking", "search")
+NEEDS, MAKES = ("shrunk_space", "checkpoint"), ("ranking", "search", "subnet")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     found = {"arch": space.to_str(best), "supernet_acc": fitness, "reference": reference(space.to_str(best)),
              "reference_source": source, "subnets_scored": len(cache), "history": history}
     ctx.save("search", found)
+    # The supernet's BN statistics belong to the last subnet scored: recalibrate for the winner.
+    recalibrate_bn(model, space.codes([best])[0], splits.train, cfg.bn_batches, cfg.batch_size, device)
+    subnet = extract_subnet(model.cpu(), space, best, splits.input_shape, splits.num_classes)
+    ctx.save("subnet", {"arch": found["arch"], "space": space.config(), "input_shape": list(splits.input_shape),
+                        "num_classes": splits.num_classes, "state_dict": subnet.state_dict()})
     metrics.update({"best_supernet_acc": fitness, "subnets_scored": float(len(cache))})
     if found["reference"] is not None:
         metrics["best_reference"] = float(found["reference"])

@@ -90,3 +90,27 @@ def build_supernet(space: SearchSpace, input_shape: tuple[int, ...], num_classes
         return MobileNetSupernet(input_shape[0], num_classes, space.width_mult, space.options[0][1:])
     raise ConfigError(f"no supernet for space {space.name!r}; supernets exist for nb201 and mobilenet "
                       "(use supernet=none)")
+
+
+def extract_subnet(supernet: nn.Module, space: SearchSpace, arch: tuple, input_shape: tuple[int, ...],
+                   num_classes: int) -> nn.Module:
+    """Return the stand-alone network of ``arch`` carrying the supernet's weights (for fine-tuning)."""
+    net = space.build_model(arch, input_shape, num_classes)
+    codes = space.codes([arch])[0]
+    if isinstance(supernet, NB201Supernet):
+        net.stem.load_state_dict(supernet.stem.state_dict())
+        for own, shared in zip(net.cells, supernet.layers, strict=True):
+            if isinstance(shared, ResidualReduction):
+                own.load_state_dict(shared.state_dict())
+            else:
+                for edge, candidates, code in zip(own.edges, shared, codes, strict=True):
+                    edge.load_state_dict(candidates[int(code)].state_dict())
+        net.head.load_state_dict(supernet.head[:2].state_dict())
+    else:
+        net.stem.load_state_dict(supernet.stem[:3].state_dict())
+        chosen = [supernet.stem[3]] + [slot[int(c)] for slot, c in zip(supernet.slots, codes, strict=True) if c]
+        for own, shared in zip(net.blocks, chosen, strict=True):
+            own.load_state_dict(shared.state_dict())
+        net.head.load_state_dict(supernet.head.state_dict())
+    net.classifier.load_state_dict(supernet.classifier.state_dict())
+    return net

@@ -125,6 +125,10 @@ def test_pipeline_trains_ranks_and_logs_the_supernet(tmp_path: Path) -> None:
     assert [m.step for m in client.get_metric_history(stage.info.run_id, "train_loss")][-2:] == [1, 2]
     assert "checkpoint.pt" in {a.path for a in client.list_artifacts(stage.info.run_id)}
     assert (tmp_path / "run" / "search" / "search.json").exists()
+    saved = torch.load(tmp_path / "run" / "search" / "best_subnet.pt", weights_only=False)
+    space = NB201Space(C=4, N=1)
+    net = space.build_model(space.from_str(saved["arch"]), tuple(saved["input_shape"]), saved["num_classes"])
+    net.load_state_dict(saved["state_dict"])
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -202,3 +206,19 @@ def test_torchrun_trains_a_finished_runs_supernet_then_resume_searches(tmp_path:
     stage = client.search_runs(client.get_run(result.run_id).info.experiment_id,
                                f"tags.mlflow.runName = 'supernet' and tags.mlflow.parentRunId = '{result.run_id}'")[0]
     assert stage.data.tags["reused"] == "true"
+
+
+@pytest.mark.parametrize("space", [NB201Space(C=4, N=2), MobileNetSpace(0.25)], ids=["nb201", "mobilenet"])
+def test_extracted_subnet_computes_exactly_the_supernet_path(space) -> None:
+    from pipeline.supernet.models import extract_subnet
+
+    torch.manual_seed(0)
+    supernet = build_supernet(space, (1, 16, 16), 10)
+    for module in supernet.modules():  # non-trivial BN statistics, so eval mode is a real check
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 1.5)
+    arch = space.sample(np.random.default_rng(3))
+    subnet = extract_subnet(supernet, space, arch, (1, 16, 16), 10).eval()
+    x = torch.randn(4, 1, 16, 16)
+    assert torch.allclose(supernet.eval()(x, space.codes([arch])[0]), subnet(x), atol=1e-5)
