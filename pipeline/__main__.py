@@ -23,6 +23,25 @@ def normalise_argv(argv: list[str]) -> list[str]:
     return [a[1:] if a.startswith("+space=") else a for a in argv]
 
 
+def check_overrides(overrides: list[str]) -> None:
+    """Reject an override without a key (``=0``), which Hydra answers with a traceback."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from pipeline.errors import ConfigError
+
+    parser = OverridesParser.create()
+    for text in overrides:
+        if text.startswith("-"):
+            continue
+        try:
+            parsed = parser.parse_override(text)
+        except HydraException:
+            continue  # Hydra reports a malformed override itself, in one line
+        if not parsed.key_or_group:
+            raise ConfigError(f"override {text!r} has no key; write KEY=VALUE, e.g. seed=3")
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
     """Run the shrinkage pipeline and report where its results are."""
@@ -48,6 +67,10 @@ def main(cfg: DictConfig) -> None:
 def cli() -> None:
     """Console-script entry point (``nas-shrink``)."""
     sys.argv = normalise_argv(sys.argv)
+    try:
+        check_overrides(sys.argv[1:])
+    except DOMAIN_ERRORS as err:
+        sys.exit(f"error: {err}")
     main()
 
 

@@ -103,3 +103,8 @@ def test_eight_parallel_jobs_lose_no_run_and_no_metric(tmp_path: Path) -> None:
             rounds = list(csv.DictReader(handle))
         history = client.get_metric_history(job.info.run_id, "evaluated_total")
         assert [m.value for m in history] == [float(r["evaluated_total"]) for r in rounds]
+
+
+def test_override_without_a_key_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "pipeline", "=0"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode != 0 and done.stderr.strip() == "error: override '=0' has no key; write KEY=VALUE, e.g. seed=3"
