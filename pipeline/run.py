@@ -98,22 +98,29 @@ def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]
         raise ConfigError(f"shrink.method={method!r} is not one of {', '.join(PLANS)}")
     plan = PLANS[method]
     names = sorted(set(plan.first + plan.later) - {"evaluate"})
-    owners = {"loop": LoopCfg, **{n: STAGES[n].Cfg for n in names}}
+    built = typed_settings(shrink, {"loop": LoopCfg, **{n: STAGES[n].Cfg for n in names}}, "shrink", f"method {method}")
+    _check_ranges(shrink)
+    return built.pop("loop"), plan, built
+
+
+def typed_settings(raw: dict[str, Any], owners: dict[str, type], group: str, what: str,
+                   also_known: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Build each owner's config dataclass from the flat settings of ``group``, naming bad keys and types."""
     known = {f.name for cls in owners.values() for f in fields(cls)}
-    unknown = sorted(set(shrink) - known)
+    unknown = sorted(set(raw) - known)
     if unknown:
-        raise ConfigError(f"shrink.{unknown[0]} is not a setting of method {method}; known: {', '.join(sorted(known))}")
+        names = ", ".join(sorted(known | set(also_known)))
+        raise ConfigError(f"{group}.{unknown[0]} is not a setting of {what}; known: {names}")
     built = {}
     for name, cls in owners.items():
         for f in fields(cls):
-            if f.name in shrink:
-                _check_type(f.name, shrink[f.name], str(f.type))
+            if f.name in raw:
+                _check_type(f.name, raw[f.name], str(f.type))
         try:
-            built[name] = cls(**{f.name: shrink[f.name] for f in fields(cls) if f.name in shrink})
+            built[name] = cls(**{f.name: raw[f.name] for f in fields(cls) if f.name in raw})
         except TypeError as err:
-            raise ConfigError(f"shrink config of {method}/{name}: {err}") from None
-    _check_ranges(shrink)
-    return built.pop("loop"), plan, built
+            raise ConfigError(f"{group} config of {what}/{name}: {err}") from None
+    return built
 
 
 def _check_type(key: str, value: Any, annotation: str) -> None:
@@ -175,18 +182,8 @@ def supernet_configs(cfg: DictConfig, space: SearchSpace, evaluator: Evaluator) 
         raise ConfigError(f"supernet.enabled=true but space {space.name!r} has no supernet (nb201, mobilenet do)")
     if enabled is False or (enabled == "auto" and (not has_supernet or isinstance(evaluator, BenchmarkEvaluator))):
         return {}
-    owners = {"supernet": supernet.Cfg, "search": search.Cfg}
-    known = {f.name for cls in owners.values() for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"supernet.{unknown[0]} is not a supernet setting; known: enabled, {', '.join(sorted(known))}")
-    built = {}
-    for name, cls in owners.items():
-        for f in fields(cls):
-            if f.name in raw:
-                _check_type(f.name, raw[f.name], str(f.type))
-        built[name] = cls(**{f.name: raw[f.name] for f in fields(cls) if f.name in raw})
-    return built
+    return typed_settings(raw, {"supernet": supernet.Cfg, "search": search.Cfg}, "supernet", "the supernet",
+                          also_known=("enabled",))
 
 
 def build_executor(cfg: DictConfig) -> Executor:

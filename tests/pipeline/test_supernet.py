@@ -133,7 +133,7 @@ def test_pipeline_trains_ranks_and_logs_the_supernet(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("overrides, message", [
     (("space=toy", "supernet.enabled=true"), "has no supernet"),
-    (("+supernet.sample_frm=full",), "supernet.sample_frm is not a supernet setting"),
+    (("+supernet.sample_frm=full",), "supernet.sample_frm is not a setting of the supernet"),
     (("supernet.enabled=maybe",), "must be true, false or auto"),
 ])
 def test_bad_supernet_settings_are_named(tmp_path: Path, overrides: tuple, message: str) -> None:
