@@ -25,16 +25,15 @@ class LatencyError(ValueError):
     """A latency table that lacks a block the network needs, or cannot be read."""
 
 
-def block_keys(space: MobileNetSpace, arch: Arch, input_shape: tuple[int, ...]) -> list[tuple[str, tuple]]:
-    """Return (key, block spec) of every timed part of ``arch``'s network: stem, blocks, head."""
+def block_keys(space: MobileNetSpace, arch: Arch, input_shape: tuple[int, ...]) -> list[str]:
+    """Return the signature of every timed part of ``arch``'s network: stem, blocks, head."""
     plan = block_plan(space.layers(arch), space.width_mult)
     side = (input_shape[1] + 1) // 2  # after the stride-2 stem
-    out = [(f"stem:{input_shape[1]}x{input_shape[2]}:{input_shape[0]}->{plan[0][0]}", ("stem",))]
-    for spec in plan:
-        c_in, c_out, kernel, expand, stride, act, se = spec
-        out.append((f"mbconv:{side}x{side}:{c_in}->{c_out}:k{kernel}:e{expand}:s{stride}:{act}:se{int(se)}", spec))
+    out = [f"stem:{input_shape[1]}x{input_shape[2]}:{input_shape[0]}->{plan[0][0]}"]
+    for c_in, c_out, kernel, expand, stride, act, se in plan:
+        out.append(f"mbconv:{side}x{side}:{c_in}->{c_out}:k{kernel}:e{expand}:s{stride}:{act}:se{int(se)}")
         side = (side + stride - 1) // stride
-    out.append((f"head:{side}x{side}:{plan[-1][1]}", ("head",)))
+    out.append(f"head:{side}x{side}:{plan[-1][1]}")
     return out
 
 
@@ -47,7 +46,7 @@ class LatencyTable:
     def predict(self, space: MobileNetSpace, arch: Arch, input_shape: tuple[int, ...]) -> float:
         """Return the predicted latency of ``arch`` in milliseconds (sum over its blocks)."""
         total = 0.0
-        for key, _ in block_keys(space, arch, input_shape):
+        for key in block_keys(space, arch, input_shape):
             if key not in self.entries:
                 raise LatencyError(f"latency table ({self.device}) has no entry {key!r}; measure it with "
                                    "spaces.mobilenet.latency.measure_table for this input shape and width")
@@ -108,7 +107,7 @@ def measure_table(space: MobileNetSpace, input_shape: tuple[int, ...], num_class
         model = space.build_model(arch, input_shape, num_classes).eval()
         parts = [model.stem, *model.blocks, torch.nn.Sequential(model.head, torch.nn.Flatten(), model.classifier)]
         x = torch.zeros(1, *input_shape)
-        for (key, _), part in zip(block_keys(space, arch, input_shape), parts, strict=True):
+        for key, part in zip(block_keys(space, arch, input_shape), parts, strict=True):
             if key not in entries:
                 entries[key] = _time(part, tuple(x.shape[1:]), device, repeats)
             x = part(x)
