@@ -3,8 +3,10 @@
 A shrinkage *method* (``shrink.method``) is a plan of stages per round:
 
 - ``lissnas``: round 0 ``sample -> evaluate -> graph -> pockets``; later rounds
-  ``explore -> evaluate -> graph -> pockets`` until the mean pocket score stops improving for
-  ``patience`` rounds; the best round is emitted.
+  ``explore -> evaluate -> graph -> pockets`` until the budget is spent or the plateau rule
+  fires (with ``region=surrogate``: the mean of the ten best scores has not improved for
+  ``patience`` rounds, and the last round is emitted; otherwise the mean pocket score, and the
+  best round is emitted).
 - ``random`` / ``topk``: one round ``sample -> evaluate -> select``.
 - ``op_pruning`` / ``regnet``: every round ``sample -> evaluate -> refine`` until the restriction
   stops changing or reaches its target size; the last round is emitted.
@@ -47,8 +49,8 @@ STAGES: dict[str, ModuleType] = {
     "pockets": pockets, "select": select, "refine": refine, "emit": emit, "supernet": supernet, "search": search,
 }
 FINAL_STAGES = ("emit", "supernet", "search")  # run once after the rounds, in their own top-level folders
-ROUND_COLUMNS = ("evaluated", "evaluated_total", "pockets", "shrunk_size",
-                 "mean_pocket_score", "best_pocket_score", "best_overall")
+ROUND_COLUMNS = ("evaluated", "evaluated_total", "pockets", "shrunk_size", "evaluated_members",
+                 "mean_pocket_score", "best_pocket_score", "best_overall", "top10_mean")
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ def _check_type(key: str, value: Any, annotation: str) -> None:
 def _check_ranges(shrink: dict[str, Any]) -> None:
     """Reject values outside their meaningful range, naming the key."""
     positive = ("budget", "max_rounds", "patience", "n_samples", "seeds_per_round", "neighbors_per_seed",
-                "link_distance", "max_pockets", "min_pocket_size", "size", "target_size")
+                "link_distance", "max_pockets", "min_pocket_size", "size", "target_size", "batch_size",
+                "pool_per_seed", "trees", "explore_pockets", "seeds_per_pocket")
     for key in positive:
         if key in shrink and (not isinstance(shrink[key], int) or shrink[key] < 1):
             raise ConfigError(f"shrink.{key}={shrink[key]!r} must be an integer >= 1")
@@ -142,9 +145,14 @@ def _check_ranges(shrink: dict[str, Any]) -> None:
             raise ConfigError(f"shrink.{key}={shrink[key]!r} must be an integer >= 0")
     if "min_delta" in shrink and not (math.isfinite(shrink["min_delta"]) and shrink["min_delta"] >= 0):
         raise ConfigError(f"shrink.min_delta={shrink['min_delta']!r} must be a finite number >= 0")
+    for key in ("kappa", "target_fraction"):
+        if key in shrink and not (isinstance(shrink[key], int | float) and math.isfinite(shrink[key]) and shrink[key] >= 0):
+            raise ConfigError(f"shrink.{key}={shrink[key]!r} must be a finite number >= 0")
+    if float(shrink.get("target_fraction", 0.0)) > 1.0:
+        raise ConfigError(f"shrink.target_fraction={shrink['target_fraction']!r} must lie in [0, 1]")
     if not 0.0 <= float(shrink.get("good_quantile", 0.5)) < 1.0:
         raise ConfigError(f"shrink.good_quantile={shrink['good_quantile']!r} must lie in [0, 1)")
-    rules = {"rule": ("random", "top", "op_pruning", "regnet")}
+    rules = {"rule": ("random", "top", "op_pruning", "regnet"), "acquisition": ("ucb", "random")}
     for key, allowed in rules.items():
         if key in shrink and shrink[key] not in allowed:
             raise ConfigError(f"shrink.{key}={shrink[key]!r} is not one of {', '.join(allowed)}")
@@ -292,8 +300,13 @@ class Runner:
         self.seed = int(cfg.seed)
         self.executor = build_executor(cfg)
         self.constraints = build_constraints(cfg)
-        if "pockets" in self.stage_cfgs:  # fail before any evaluation, not at the first pockets stage
-            pockets.check_region(self.space, self.constraints, self.stage_cfgs["pockets"].region)
+        region = self.stage_cfgs["pockets"].region if "pockets" in self.stage_cfgs else None
+        if region is not None:  # fail before any evaluation, not at the first pockets stage
+            pockets.check_region(self.space, self.constraints, region)
+        # A surrogate-filled space improves with every score, so the last round is emitted and the
+        # plateau is judged on the best archs found; member-only pockets keep the best round.
+        self.objective = "top10_mean" if region == "surrogate" else "mean_pocket_score"
+        self.choose = "last" if region == "surrogate" else self.plan.choose
         if self.truth and self.constraints.active:
             # Judge against what the budget allows: the best feasible arch is the optimum.
             self.truth = {a: v for a, v in self.truth.items()
@@ -340,12 +353,13 @@ class Runner:
             history.append(row)
             self.tracker.metrics(parent, {**{k: row[k] for k in ROUND_COLUMNS}, **judged}, step=r)
             print(_row(r, row), flush=True)
-            objective = row["mean_pocket_score"]
+            objective = row[self.objective]
             # Round 0 only samples; pockets grown from explored localities start at round 1.
             if self.plan.choose == "best" and r > 0 and not math.isnan(objective):
                 best, stale = (objective, 0) if objective > best + self.loop.min_delta else (best, stale + 1)
             if stale >= self.loop.patience:
-                return history, f"plateau: mean pocket score did not improve for {stale} round(s)"
+                what = "mean of the 10 best scores" if self.objective == "top10_mean" else "mean pocket score"
+                return history, f"plateau: {what} did not improve for {stale} round(s)"
             if row.get("converged") == 1.0:
                 return history, "converged: the restriction no longer changes or reached its target size"
             if row["evaluated_total"] >= self.loop.budget:
@@ -372,15 +386,30 @@ class Runner:
 
 
 def _header() -> str:
-    """Return the per-round table header."""
-    return "round   new  total  pockets  size  mean_pocket  best_pocket  best_overall"
+    """Return the per-round table header (what each column counts is in ROUND_LEGEND)."""
+    return ("round  evals  evals_total  pockets  space_size  space_evaluated  mean_evaluated_member  "
+            "best_evaluated_member  best_overall\n" + ROUND_LEGEND)
+
+
+ROUND_LEGEND = ("  (evals: archs evaluated this round; space_size: archs in this round's shrunk space, "
+                "of which space_evaluated have a score; scores are the search metric)")
 
 
 def _row(r: int, row: dict[str, float]) -> str:
     """Return one line of the per-round table."""
-    return (f"{r:>5} {int(row['evaluated']):>5} {int(row['evaluated_total']):>6} {int(row['pockets']):>8} "
-            f"{int(row['shrunk_size']):>5} {row['mean_pocket_score']:>12.3f} {row['best_pocket_score']:>12.3f} "
-            f"{row['best_overall']:>13.3f}")
+    return (f"{r:>5} {int(row['evaluated']):>6} {int(row['evaluated_total']):>12} {int(row['pockets']):>8} "
+            f"{int(row['shrunk_size']):>11} {int(row.get('evaluated_members', row['shrunk_size'])):>16} "
+            f"{row['mean_pocket_score']:>22.3f} {row['best_pocket_score']:>22.3f} {row['best_overall']:>13.3f}")
+
+
+def summary_lines(final: dict[str, float], space: SearchSpace, rounds: int, spent: int, budget: int) -> list[str]:
+    """Return the end-of-run lines: what was emitted and what the budget bought."""
+    size = int(final["shrunk_size"])
+    evaluated = int(final.get("evaluated_members", size))
+    return [f"emitted: round {int(final['round'])} of rounds 0-{rounds - 1}; {size:,} archs = {size / space.size():.3%} "
+            f"of {space.name} ({space.size():,}); {int(final['pockets'])} pockets; "
+            f"{evaluated:,} evaluated + {size - evaluated:,} predicted members",
+            f"evaluations: {spent:,} spent of budget {budget:,}"]
 
 
 def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None, sweep_parent: str | None = None) -> RunResult:
@@ -407,8 +436,11 @@ def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: s
         provenance = {"run_id": parent, "seed": int(cfg.seed), "method": runner.loop.method, "git_sha": tags["git_sha"],
                       "config": _manifest_config(cfg), "stop_reason": reason}
         last = len(history) - 1 if history else 0
-        final = runner.stage("emit", last, parent, emit.Cfg(provenance, runner.plan.choose))
+        final = runner.stage("emit", last, parent, emit.Cfg(provenance, runner.choose))
         tracker.metrics(parent, {f"final_{k}": v for k, v in final.items()})
+        spent = int(history[-1]["evaluated_total"]) if history else 0
+        for line in summary_lines(final, runner.space, len(history), spent, runner.loop.budget):
+            print(line, flush=True)
         for name, stage_cfg in runner.supernet_cfgs.items():
             figures = runner.stage(name, last, parent, stage_cfg)
             tracker.metrics(parent, {f"{name}_{k}": v for k, v in figures.items()})

@@ -8,7 +8,10 @@ File format (``shrunk_space.json``, ``format`` = "nas-shrink/shrunk-space", ``ve
       "metric": "val_acc",                  # what member scores measure
       "size": 57,                           # distinct members over all pockets
       "pockets": [{"id": 0, "seed": ARCH, "seed_score": 91.6, "radius": 2,
-                   "members": [{"arch": ARCH, "score": 91.6}, ...]}, ...],
+                   "members": [{"arch": ARCH, "score": 91.6},
+                               {"arch": ARCH, "score": null, "predicted": 91.2, "uncertainty": 0.4}, ...]}, ...],
+                   # a member never evaluated has score null; the surrogate's mean and spread
+                   # (``predicted``, ``uncertainty``) say why the method believes it good
                    # optional "region": "ball" -> the pocket is every arch within ``radius``
                    # of its seed (members = the evaluated ones); default: exactly its members
       "provenance": {"run_id": ..., "seed": 0, "round": 3, "config": {...}, ...}
@@ -45,6 +48,7 @@ class Pocket:
     radius: int
     members: tuple[tuple[str, float | None], ...]
     region: str = "members"  # "members": exactly the members; "ball": every arch within radius of seed
+    predictions: tuple[tuple[float, float] | None, ...] = ()  # per member: surrogate (mean, spread), or None
 
 
 LIST_LIMIT = 1_000_000  # ball pockets holding more archs than this are sampled, never listed
@@ -63,9 +67,13 @@ class ShrunkSpace:
         self.base, self.pockets, self.metric = base, pockets, metric
         self.provenance = provenance or {}
         seen: dict[str, float | None] = {}
+        self._predicted: dict[str, tuple[float, float]] = {}
         for pocket in pockets:
-            for arch, score in pocket.members:
-                seen.setdefault(base.to_str(base.from_str(arch)), score)
+            for (arch, score), guess in zip(pocket.members, _padded(pocket), strict=True):
+                key = base.to_str(base.from_str(arch))
+                seen.setdefault(key, score)
+                if guess is not None:
+                    self._predicted.setdefault(key, guess)
         self._scores = seen
         self._members = list(seen)
         self._balls = _ball_union(base, [p for p in pockets if p.region == "ball"])
@@ -109,6 +117,14 @@ class ShrunkSpace:
         if key not in self._scores and key in self:
             return None
         return self._scores[key]
+
+    def prediction(self, arch: Arch | str) -> tuple[float, float] | None:
+        """Return the surrogate's (mean, spread) for an unevaluated listed member, else None."""
+        return self._predicted.get(arch if isinstance(arch, str) else self.base.to_str(arch))
+
+    def evaluated_count(self) -> int:
+        """Return how many listed members have a recorded score."""
+        return sum(s is not None for s in self._scores.values())
 
     def sample(self, rng: np.random.Generator) -> Arch:
         """Draw one member uniformly at random."""
@@ -210,18 +226,29 @@ def _ball_union(base: SearchSpace, balls: list[Pocket]) -> Any:
     return BallUnion(base, [base.from_str(p.seed) for p in balls], [p.radius for p in balls])
 
 
+def _padded(pocket: Pocket) -> tuple[tuple[float, float] | None, ...]:
+    """Return the pocket's per-member predictions, None-padded to its member count."""
+    return pocket.predictions + (None,) * (len(pocket.members) - len(pocket.predictions))
+
+
 def _pocket_dict(pocket: Pocket) -> dict[str, Any]:
     """Return the JSON form of a pocket."""
+    members = []
+    for (arch, score), guess in zip(pocket.members, _padded(pocket), strict=True):
+        extra = {"predicted": guess[0], "uncertainty": guess[1]} if guess is not None else {}
+        members.append({"arch": arch, "score": score, **extra})
     out = {"id": pocket.id, "seed": pocket.seed, "seed_score": pocket.seed_score, "radius": pocket.radius,
-           "members": [{"arch": a, "score": s} for a, s in pocket.members]}
+           "members": members}
     return {**out, "region": "ball"} if pocket.region == "ball" else out
 
 
 def _pocket_from(data: dict[str, Any]) -> Pocket:
     """Build one pocket from its (schema-validated) dict."""
     members = tuple((str(m["arch"]), _score(m["score"])) for m in data["members"])
+    guesses = tuple((float(m["predicted"]), float(m.get("uncertainty", 0.0))) if m.get("predicted") is not None else None
+                    for m in data["members"])
     return Pocket(int(data["id"]), str(data["seed"]), _score(data["seed_score"]), int(data["radius"]), members,
-                  str(data.get("region", "members")))
+                  str(data.get("region", "members")), guesses if any(g is not None for g in guesses) else ())
 
 
 def _score(value: Any) -> float | None:

@@ -45,7 +45,7 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     chosen = best_round(rounds) if cfg.choose == "best" else last_round(rounds)
     pockets = [
         Pocket(p["id"], p["seed"], p["seed_score"], p["radius"], tuple((m["arch"], m["score"]) for m in p["members"]),
-               p.get("region", "members"))
+               p.get("region", "members"), tuple(_guess(m) for m in p["members"]))
         for p in chosen["pockets"]
     ]
     provenance = {**cfg.provenance, "round": chosen["round"], "threshold": chosen["threshold"]}
@@ -59,9 +59,15 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     plot_edf(ctx.folder / "edf.png", sample, kept, chosen["metric"], ctx.truth, listed)
     scores = {a: row["score"] for a, row in evaluated.items()}
     return {"round": float(chosen["round"]), "shrunk_size": float(shrunk.size()),
+            "evaluated_members": float(sum(a in evaluated for a in listed)),
             "mean_pocket_score": float(np.mean([r["score"] for r in kept])) if kept else float("nan"),
             **space_metrics(ctx.space, listed, len(pockets), scores, ctx.truth),
             **_reported(sample, kept)}
+
+
+def _guess(member: dict[str, Any]) -> tuple[float, float] | None:
+    """Return a member's surrogate (mean, spread), or None when it has none."""
+    return (member["predicted"], member["uncertainty"]) if member.get("predicted") is not None else None
 
 
 def last_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:

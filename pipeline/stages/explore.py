@@ -1,8 +1,18 @@
-"""Stage ``explore``: re-seed from the last pockets and propose their unexplored neighbours.
+"""Stage ``explore``: propose unevaluated neighbours of the best archs for the next evaluations.
 
-Seeds are taken round-robin across pockets (best unexplored member of each pocket in turn) so
-every locality keeps being explored, not only the best one. Before any pocket exists (after
-round 0) the best good archs of the sample are the seeds.
+``acquisition=ucb`` (default): the evaluated archs are grouped into up to ``explore_pockets``
+localities (greedily, best first: an arch farther than ``radius`` from every pocket seed seeds a
+new pocket, otherwise it joins the first pocket within reach). Each pocket gets an equal share
+of the ``batch_size`` evaluations; its candidates are the unevaluated, feasible neighbours of
+its ``seeds_per_pocket`` best archs, ranked by a surrogate (``pipeline/surrogate.py``) fitted
+on every score so far: mean + ``kappa`` x spread (an upper confidence bound). The locality is
+the candidate set (single-decision changes of proven archs, where structurally close archs
+perform alike); the surrogate decides which of them deserve an evaluation; the pockets keep
+several good regions informed, which is what the emitted space is carved from (chasing only
+the single best region leaves the surrogate blind in the others).
+
+``acquisition=random``: the original rule; seeds round-robin across the last round's pockets,
+``neighbors_per_seed`` random unevaluated neighbours each.
 """
 
 from __future__ import annotations
@@ -14,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.context import StageContext
+from pipeline.surrogate import Surrogate, SurrogateCfg
+from spaces.base import SearchSpace
 
 NEEDS, MAKES = ("pockets", "scores"), ("proposals",)
 
@@ -22,14 +34,21 @@ NEEDS, MAKES = ("pockets", "scores"), ("proposals",)
 class Cfg:
     """Knobs of the explore stage."""
 
-    seeds_per_round: int  # archs whose localities are explored this round
-    neighbors_per_seed: int  # unevaluated neighbours evaluated per seed (random subset if more)
+    seeds_per_round: int  # archs whose neighbourhoods are candidates this round
+    neighbors_per_seed: int  # acquisition=random: unevaluated neighbours evaluated per seed
     fresh_samples: int  # extra uniform samples per round, keeping some global exploration
+    acquisition: str = "ucb"  # ucb: surrogate-ranked neighbours; random: random neighbours per pocket seed
+    batch_size: int = 10  # acquisition=ucb: archs proposed per round
+    explore_pockets: int = 4  # acquisition=ucb: localities sharing the batch
+    seeds_per_pocket: int = 3  # acquisition=ucb: a pocket's best archs whose neighbours are candidates
+    radius: int = 2  # acquisition=ucb: an arch within this distance of a pocket seed joins that pocket
+    kappa: float = 0.5  # acquisition=ucb: weight of the surrogate's spread (exploration)
+    trees: int = 100  # surrogate ensemble size
 
 
 def seed_order(previous: dict[str, Any], evaluated: dict[str, dict[str, Any]]) -> list[str]:
     """Return candidate seeds: pocket members round-robin by rank, else the best good archs."""
-    columns = [[m["arch"] for m in p["members"]] for p in previous["pockets"]]
+    columns = [[m["arch"] for m in p["members"] if m.get("score") is not None] for p in previous["pockets"]]
     order = [a for rank in zip_longest(*columns) for a in rank if a is not None]
     if not order:
         good = [a for a, row in evaluated.items() if row["score"] >= previous["threshold"]]
@@ -38,11 +57,69 @@ def seed_order(previous: dict[str, Any], evaluated: dict[str, dict[str, Any]]) -
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
-    """Propose the unevaluated neighbours of this round's seeds, then fresh uniform samples."""
+    """Propose neighbours of this round's seeds (by acquisition), then fresh uniform samples."""
     evaluated = ctx.evaluated()
     taken = set(evaluated)
+    rows = _by_ucb(ctx, cfg, evaluated, taken) if cfg.acquisition == "ucb" else _by_random(ctx, cfg, evaluated, taken)
+    seeds = len({r["origin"] for r in rows})
+    taken.update(r["arch"] for r in rows)
+    uniform = ctx.space.sample_unique(cfg.fresh_samples, ctx.rng, exclude=taken)
+    rows += [{"arch": ctx.space.to_str(a), "origin": "uniform"} for a in uniform]
+    ctx.save("proposals", rows)
+    return {"seeds": float(seeds), "proposed": float(len(rows))}
+
+
+def best_archs(evaluated: dict[str, dict[str, Any]], n: int) -> list[str]:
+    """Return the ``n`` best evaluated archs with a finite score (ties by string)."""
+    finite = [a for a, row in evaluated.items() if np.isfinite(row["score"])]
+    return sorted(finite, key=lambda a: (-evaluated[a]["score"], a))[:n]
+
+
+def localities(space: SearchSpace, ranked: list[str], pockets: int, radius: int) -> list[list[str]]:
+    """Group best-first archs into at most ``pockets`` groups of archs within ``radius`` of the group's seed."""
+    groups: list[list[str]] = []
+    parsed = {}
+    for arch in ranked:
+        parsed[arch] = space.from_str(arch)
+        home = next((g for g in groups if space.distance(parsed[g[0]], parsed[arch]) <= radius), None)
+        if home is not None:
+            home.append(arch)
+        elif len(groups) < pockets:
+            groups.append([arch])
+    return groups
+
+
+def _by_ucb(ctx: StageContext, cfg: Cfg, evaluated: dict[str, dict[str, Any]], taken: set[str]) -> list[dict[str, Any]]:
+    """Give each locality an equal share of the batch: its best neighbours by mean + kappa * spread."""
+    archs = list(evaluated)
+    if sum(np.isfinite(evaluated[a]["score"]) for a in archs) < 2:
+        return _by_random(ctx, cfg, evaluated, taken)
+    seed = int(ctx.rng.integers(2**31))
+    model = Surrogate(ctx.space, SurrogateCfg(trees=cfg.trees), seed).fit(archs, [evaluated[a]["score"] for a in archs])
+    groups = localities(ctx.space, best_archs(evaluated, len(evaluated)), cfg.explore_pockets, cfg.radius)
+    quota = -(-cfg.batch_size // max(1, len(groups)))
+    rows: list[dict[str, Any]] = []
+    chosen = set(taken)
+    for group in groups:
+        origin: dict[str, str] = {}
+        for parent in group[: cfg.seeds_per_pocket]:
+            origin.update({n: parent for n in _unexplored(ctx, parent, chosen) if n not in origin})
+        candidates = list(origin)
+        mean, spread = model.predict(candidates)
+        ucb = mean + cfg.kappa * spread
+        for i in sorted(range(len(candidates)), key=lambda i: (-ucb[i], candidates[i]))[:quota]:
+            rows.append({"arch": candidates[i], "origin": origin[candidates[i]], "predicted": float(mean[i]),
+                         "uncertainty": float(spread[i])})
+            chosen.add(candidates[i])
+    rows = rows[: cfg.batch_size]
+    return rows or _by_random(ctx, cfg, evaluated, taken)
+
+
+def _by_random(ctx: StageContext, cfg: Cfg, evaluated: dict[str, dict[str, Any]], taken: set[str]) -> list[dict[str, Any]]:
+    """Propose random unevaluated neighbours of pocket seeds taken round-robin (the original rule)."""
     rows: list[dict[str, Any]] = []
     seeds = 0
+    taken = set(taken)
     for seed in seed_order(ctx.load("pockets", ctx.round - 1), evaluated):
         if seeds == cfg.seeds_per_round:
             break
@@ -55,10 +132,7 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
             fresh = [fresh[i] for i in pick]
         taken.update(fresh)
         rows += [{"arch": a, "origin": seed} for a in fresh]
-    uniform = ctx.space.sample_unique(cfg.fresh_samples, ctx.rng, exclude=taken)
-    rows += [{"arch": ctx.space.to_str(a), "origin": "uniform"} for a in uniform]
-    ctx.save("proposals", rows)
-    return {"seeds": float(seeds), "proposed": float(len(rows))}
+    return rows
 
 
 def _unexplored(ctx: StageContext, seed: str, taken: set[str]) -> list[str]:

@@ -5,10 +5,23 @@ sample (an unbiased view of the whole space, unlike later rounds, which are bias
 pockets). Seeds are taken greedily by score; a seed's pocket is every good arch within
 ``radius`` hops of it in the good-only subgraph that no better seed has claimed, so pockets are
 disjoint regions and the union stays diverse.
+
+``region`` decides what a pocket stands for in the emitted space:
+
+- ``surrogate`` (default): the pocket seeds' neighbourhoods (every arch within ``radius``
+  single-decision changes, ``pool_per_seed`` at most per hop level) are rated by a surrogate
+  fitted on every score so far; the ``target_size`` best by estimate (the observed score of an
+  evaluated arch, the surrogate's mean otherwise) form the space, each in the pocket of the
+  nearest seed. Unevaluated members carry their predicted score and uncertainty, so a
+  downstream searcher has unexplored, likely-good archs left to find.
+- ``members``: exactly the evaluated good archs of each pocket.
+- ``ball``: every arch within ``radius`` of the seed (categorical spaces, no resource budget).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +34,10 @@ from pipeline.context import StageContext
 from pipeline.errors import ConfigError
 from pipeline.locality import LocalityGraph
 from pipeline.stages.graph import load_locality
+from pipeline.surrogate import Surrogate, SurrogateCfg
 from spaces.base import CategoricalSpace, SearchSpace
+
+REGIONS = ("surrogate", "members", "ball")
 
 NEEDS, MAKES = ("scores", "graph"), ("pockets",)
 
@@ -34,7 +50,11 @@ class Cfg:
     good_quantile: float  # "good" = score >= this quantile of the round-0 uniform sample
     max_pockets: int  # at most this many pockets per round
     min_pocket_size: int  # a locality smaller than this is not (yet) a pocket
-    region: str = "members"  # emitted pocket = its evaluated members, or "ball": every arch within radius
+    region: str = "members"  # emitted pocket: surrogate-filled neighbourhood, its evaluated members, or a whole ball
+    target_size: int = 100  # region=surrogate: archs in the emitted space (evaluated + predicted)
+    target_fraction: float = 0.0  # region=surrogate: if > 0, the size is this share of the space instead
+    pool_per_seed: int = 2000  # region=surrogate: candidate archs per seed and hop level (a random subset beyond)
+    trees: int = 100  # region=surrogate: surrogate ensemble size
 
 
 def threshold(ctx: StageContext, quantile: float) -> float:
@@ -55,25 +75,91 @@ def extract_pockets(graph: nx.Graph | LocalityGraph, scores: dict[str, float], c
 
 
 def make_pocket(index: int, seed: str, members: list[str], scores: dict[str, float | None], radius: int,
-                region: str = "members") -> dict[str, Any]:
+                region: str = "members", predictions: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
     """Return one pocket record (a member's score is None when it was never evaluated)."""
     record = {
         "id": index,
         "seed": seed,
         "seed_score": scores.get(seed),
         "radius": radius,
-        "members": [{"arch": a, "score": scores.get(a)} for a in members],
+        "members": [_member(a, scores.get(a), (predictions or {}).get(a)) for a in members],
     }
-    return {**record, "region": region} if region != "members" else record
+    return {**record, "region": region} if region == "ball" else record
+
+
+def _member(arch: str, score: float | None, prediction: tuple[float, float] | None) -> dict[str, Any]:
+    """Return one member record; an unevaluated member carries the surrogate's mean and spread."""
+    if prediction is None:
+        return {"arch": arch, "score": score}
+    return {"arch": arch, "score": score, "predicted": prediction[0], "uncertainty": prediction[1]}
+
+
+def target_size(space: SearchSpace, cfg: Cfg) -> int:
+    """Return the emitted size: ``target_fraction`` of the space when set, else ``target_size``."""
+    if cfg.target_fraction > 0:
+        return max(1, math.ceil(cfg.target_fraction * space.size()))
+    return cfg.target_size
+
+
+def neighbourhood(space: SearchSpace, seed: str, radius: int, cap: int, rng: np.random.Generator,
+                  feasible: Callable[[str], bool]) -> dict[str, int]:
+    """Return the feasible archs within ``radius`` single-decision changes of ``seed`` -> hop count.
+
+    A hop level larger than ``cap`` is cut to a uniform random subset, so balls in a 1e19 space
+    stay a bounded candidate pool.
+    """
+    hops = {seed: 0}
+    frontier = [seed]
+    for hop in range(1, radius + 1):
+        found = dict.fromkeys(space.to_str(n) for a in frontier for n in space.neighbors(space.from_str(a)))
+        level = [a for a in found if a not in hops and feasible(a)]
+        if len(level) > cap:
+            level = [level[i] for i in np.sort(rng.choice(len(level), cap, replace=False))]
+        hops.update(dict.fromkeys(level, hop))
+        frontier = level
+    return hops
+
+
+def fill_pockets(space: SearchSpace, seeds: list[str], scores: dict[str, float], radius: int, size: int,
+                 rng: np.random.Generator, feasible: Callable[[str], bool] = lambda a: True, cap: int = 2000,
+                 trees: int = 100) -> list[dict[str, Any]]:
+    """Return pockets holding the ``size`` best-estimated archs around ``seeds`` (best seed first).
+
+    Estimate = observed score when evaluated, the surrogate's mean otherwise; a member joins the
+    pocket of the seed it is fewest hops from (the better seed on ties).
+    """
+    home: dict[str, tuple[int, int]] = {}
+    for index, seed in enumerate(seeds):
+        for arch, hop in neighbourhood(space, seed, radius, cap, rng, feasible).items():
+            if arch not in home or hop < home[arch][1]:
+                home[arch] = (index, hop)
+    pool = list(home)
+    unseen = [a for a in pool if a not in scores]
+    predictions: dict[str, tuple[float, float]] = {}
+    if unseen:
+        known = list(scores)
+        model = Surrogate(space, SurrogateCfg(trees=trees), int(rng.integers(2**31)))
+        mean, spread = model.fit(known, [scores[a] for a in known]).predict(unseen)
+        predictions = {a: (float(m), float(s)) for a, m, s in zip(unseen, mean, spread, strict=True)}
+    estimate = {a: scores[a] if a in scores else predictions[a][0] for a in pool}
+    kept = [a for a in sorted(pool, key=lambda a: (-estimate[a], a)) if np.isfinite(estimate[a])][:size]
+    grouped: dict[int, list[str]] = {}
+    for arch in kept:
+        grouped.setdefault(home[arch][0], []).append(arch)
+    return [make_pocket(i, seeds[k], grouped[k], scores, radius, "members", predictions)
+            for i, k in enumerate(sorted(grouped))]
 
 
 def summarize(pockets: list[dict[str, Any]], scores: dict[str, float]) -> dict[str, float]:
     """Return the per-round summary every method reports under the same names."""
     members = {m["arch"]: m["score"] for p in pockets for m in p["members"]}
     known = [s for s in members.values() if s is not None]
+    finite = sorted((s for s in scores.values() if np.isfinite(s)), reverse=True)
     return {
         "pockets": float(len(pockets)),
         "shrunk_size": float(len(members)),
+        "evaluated_members": float(len(known)),
+        "top10_mean": float(np.mean(finite[:10])) if finite else float("nan"),
         "mean_pocket_score": float(np.mean(known)) if known else float("nan"),
         "best_pocket_score": max(known, default=float("nan")),
         "best_overall": max(scores.values(), default=float("nan")),
@@ -91,8 +177,8 @@ def save_round(ctx: StageContext, pockets: list[dict[str, Any]], scores: dict[st
 
 def check_region(space: SearchSpace, constraints: Constraints, region: str) -> None:
     """Reject a pocket region the space or the constraints cannot honour."""
-    if region not in ("members", "ball"):
-        raise ConfigError(f"shrink.region={region!r} is not one of members, ball")
+    if region not in REGIONS:
+        raise ConfigError(f"shrink.region={region!r} is not one of {', '.join(REGIONS)}")
     if region == "ball" and not isinstance(space, CategoricalSpace):
         raise ConfigError(f"shrink.region=ball needs a categorical space; {space.name} pockets must list "
                           "their members (shrink.region=members)")
@@ -106,4 +192,9 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     check_region(ctx.space, ctx.constraints, cfg.region)
     scores = {arch: float(row["score"]) for arch, row in ctx.evaluated().items()}
     cut = threshold(ctx, cfg.good_quantile)
-    return save_round(ctx, extract_pockets(load_locality(ctx.load("graph")), scores, cut, cfg), scores, cut, cfg.radius)
+    found = extract_pockets(load_locality(ctx.load("graph")), scores, cut, cfg)
+    if cfg.region == "surrogate" and ctx.round > 0:
+        seeds = [p["seed"] for p in found] or [a for a in sorted(scores, key=lambda a: (-scores[a], a))[:1]]
+        found = fill_pockets(ctx.space, seeds, scores, cfg.radius, target_size(ctx.space, cfg), ctx.rng,
+                             ctx.feasible, cfg.pool_per_seed, cfg.trees)
+    return save_round(ctx, found, scores, cut, cfg.radius)

@@ -25,7 +25,8 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_toy_run_prints_run_id_table_and_shrunk_path(tmp_path: Path, flag: str) -> None:
     out = cli(tmp_path, flag, *QUICK)
     assert out.returncode == 0, out.stderr
-    assert "round   new  total  pockets" in out.stdout
+    assert "round  evals  evals_total  pockets  space_size" in out.stdout
+    assert "evaluations: 14 spent of budget 14" in out.stdout and "emitted: round " in out.stdout
     assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in out.stdout
     shrunk = Path(out.stdout.split("Shrunk space: ")[1].split()[0])
     assert shrunk.is_file() and (tmp_path / "mlflow.db").is_file()

@@ -49,7 +49,7 @@ def test_nb101_run_completes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("overrides, message", [
     (("space=nb101", "shrink.region=ball"), "needs a categorical space"),
     (("space=mobilenet", "shrink.region=ball", "constraints.max_flops=3e6"), "over the budget"),
-    (("space=mobilenet", "shrink.region=disc"), "not one of members, ball"),
+    (("space=mobilenet", "shrink.region=disc"), "not one of surrogate, members, ball"),
 ])
 def test_impossible_pocket_regions_fail_before_evaluating(tmp_path: Path, overrides: tuple, message: str) -> None:
     cfg = compose_cfg(*overrides, *SMALL, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")

@@ -97,7 +97,7 @@ def test_pockets_are_disjoint_and_good(tmp_path: Path, toy_table: Path) -> None:
 def test_explore_proposes_unevaluated_neighbours_of_pocket_members(tmp_path: Path, toy_table: Path) -> None:
     run_round0(tmp_path, toy_table, n=8)
     ctx = context(tmp_path, toy_table, 1, "explore")
-    metrics = explore.run(ctx, explore.Cfg(seeds_per_round=2, neighbors_per_seed=3, fresh_samples=1))
+    metrics = explore.run(ctx, explore.Cfg(seeds_per_round=2, neighbors_per_seed=3, fresh_samples=1, acquisition="random"))
     rows = ctx.load("proposals")
     evaluated = set(ctx.evaluated())
     space = ToySpace()
@@ -106,6 +106,34 @@ def test_explore_proposes_unevaluated_neighbours_of_pocket_members(tmp_path: Pat
     for row in rows[:-1]:
         assert space.distance(space.from_str(row["arch"]), space.from_str(row["origin"])) == 1
     assert rows[-1]["origin"] == "uniform"
+
+
+def test_ucb_explore_shares_the_batch_across_localities_by_the_surrogate(tmp_path: Path, toy_table: Path) -> None:
+    run_round0(tmp_path, toy_table, n=10)
+    ctx = context(tmp_path, toy_table, 1, "explore")
+    cfg = explore.Cfg(seeds_per_round=2, neighbors_per_seed=3, fresh_samples=0, batch_size=4, kappa=0.5, trees=20,
+                      explore_pockets=2, seeds_per_pocket=2, radius=1)
+    explore.run(ctx, cfg)
+    rows = ctx.load("proposals")
+    evaluated = ctx.evaluated()
+    space = ToySpace()
+    groups = explore.localities(space, explore.best_archs(evaluated, len(evaluated)), 2, 1)
+    parents = {a for g in groups for a in g[:2]}
+    assert len(groups) == 2 and len(rows) == 4 and not {r["arch"] for r in rows} & set(evaluated)
+    assert {r["origin"] for r in rows} <= parents
+    assert {r["origin"] for r in rows} & set(groups[0]) and {r["origin"] for r in rows} & set(groups[1])
+    for group in groups:  # within a locality, best acquisition first
+        ucb = [r["predicted"] + 0.5 * r["uncertainty"] for r in rows if r["origin"] in group]
+        assert ucb == sorted(ucb, reverse=True)
+    assert all(space.distance(space.from_str(r["arch"]), space.from_str(r["origin"])) == 1 for r in rows)
+
+
+def test_localities_group_archs_around_separated_seeds() -> None:
+    space = ToySpace()
+    ranked = ["width=8;activation=relu;depth=1", "width=8;activation=relu;depth=2", "width=128;activation=tanh;depth=3",
+              "width=32;activation=relu;depth=1", "width=128;activation=sigmoid;depth=3"]
+    groups = explore.localities(space, ranked, 2, 1)
+    assert groups == [[ranked[0], ranked[1], ranked[3]], [ranked[2], ranked[4]]]
 
 
 def test_best_round_prefers_higher_mean_then_later_round() -> None:

@@ -1,0 +1,17 @@
+"""Searchers that are both the baselines of the shrinkage harness and the consumers of shrunk spaces.
+
+Each runs on a domain (``FullDomain`` for the whole space, ``ShrunkDomain`` for an emitted
+space) through an ``Oracle`` that counts evaluations the way the pipeline does.
+"""
+
+from __future__ import annotations
+
+from pipeline.searchers.base import BudgetSpent, FullDomain, Oracle, ShrunkDomain, table_score
+from pipeline.searchers.evolution import rea
+from pipeline.searchers.local import local_search
+from pipeline.searchers.sampling import random_search, tpe
+
+SEARCHERS = {"rea": rea, "local_search": local_search, "random": random_search, "tpe": tpe}
+
+__all__ = ["SEARCHERS", "BudgetSpent", "FullDomain", "Oracle", "ShrunkDomain", "local_search", "random_search", "rea",
+           "table_score", "tpe"]

@@ -1,0 +1,113 @@
+"""What every searcher works through: a domain (full space or shrunk space) and a counting oracle.
+
+A *domain* is the set a searcher may propose from: ``sample`` (uniform), ``neighbors`` (the
+archs one decision away that are inside the domain), ``size`` and membership, all by arch
+string. The *oracle* scores archs with the run's metric and counts evaluations exactly as the
+pipeline does: an arch already scored (by the searcher, or known beforehand, e.g. the members
+a shrinkage run evaluated) costs nothing; every new arch costs one evaluation, and none is
+scored once the budget is spent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from spaces.base import SearchSpace
+from spaces.shrunk import ShrunkSpace
+
+
+class BudgetSpent(Exception):
+    """Raised by the oracle when a new evaluation would exceed the budget."""
+
+
+class FullDomain:
+    """The whole base space, optionally cut to the archs a resource budget allows."""
+
+    def __init__(self, space: SearchSpace, feasible: Callable[[str], bool] = lambda a: True) -> None:
+        self.space, self.feasible = space, feasible
+
+    def size(self) -> int:
+        """Return the base space's size (feasibility is not counted)."""
+        return self.space.size()
+
+    def __contains__(self, arch: str) -> bool:
+        return self.space.check(self.space.from_str(arch)) is None and self.feasible(arch)
+
+    def sample(self, rng: np.random.Generator, attempts: int = 10_000) -> str:
+        """Draw a feasible arch uniformly (rejection sampling)."""
+        for _ in range(attempts):
+            arch = self.space.to_str(self.space.canonical(self.space.sample(rng)))
+            if self.feasible(arch):
+                return arch
+        raise ValueError(f"no feasible architecture of {self.space.name} in {attempts} draws; loosen the budget")
+
+    def neighbors(self, arch: str) -> list[str]:
+        """Return the feasible archs one decision away."""
+        out = (self.space.to_str(n) for n in self.space.neighbors(self.space.from_str(arch)))
+        return [a for a in out if self.feasible(a)]
+
+
+class ShrunkDomain:
+    """A shrunk space's members: neighbours are base-space neighbours that are members."""
+
+    def __init__(self, shrunk: ShrunkSpace) -> None:
+        self.shrunk, self.space = shrunk, shrunk.base
+
+    def size(self) -> int:
+        """Return the shrunk space's exact size."""
+        return self.shrunk.size()
+
+    def __contains__(self, arch: str) -> bool:
+        return arch in self.shrunk
+
+    def sample(self, rng: np.random.Generator) -> str:
+        """Draw a member uniformly."""
+        return self.space.to_str(self.shrunk.sample(rng))
+
+    def neighbors(self, arch: str) -> list[str]:
+        """Return the members one decision away."""
+        out = (self.space.to_str(n) for n in self.space.neighbors(self.space.from_str(arch)))
+        return [a for a in out if a in self.shrunk]
+
+
+class Oracle:
+    """Scores archs, charging one evaluation per new arch; ``known`` scores are free."""
+
+    def __init__(self, score: Callable[[str], float], budget: int, known: Mapping[str, float] | None = None) -> None:
+        self._score, self.budget = score, budget
+        self.cache: dict[str, float] = dict(known or {})
+        self.history: list[tuple[str, float]] = []  # new evaluations, in order
+
+    @property
+    def spent(self) -> int:
+        """Return the number of new evaluations so far."""
+        return len(self.history)
+
+    @property
+    def left(self) -> int:
+        """Return the evaluations still allowed."""
+        return self.budget - self.spent
+
+    def __call__(self, arch: str) -> float:
+        """Return the score of ``arch``; raise BudgetSpent when it is new and nothing is left."""
+        if arch in self.cache:
+            return self.cache[arch]
+        if self.left <= 0:
+            raise BudgetSpent
+        value = float(self._score(arch))
+        self.cache[arch] = value
+        self.history.append((arch, value))
+        return value
+
+    def best(self) -> tuple[str, float]:
+        """Return the best-scoring arch seen (known ones included)."""
+        arch = max(self.cache, key=lambda a: (self.cache[a], a))
+        return arch, self.cache[arch]
+
+
+def table_score(table: Mapping[str, Mapping[str, Any]], metric: str = "val_acc") -> Callable[[str], float]:
+    """Return a score function that looks ``metric`` up in a benchmark table."""
+    return lambda arch: float(table[arch][metric])
