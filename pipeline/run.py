@@ -402,13 +402,14 @@ def _row(r: int, row: dict[str, float]) -> str:
             f"{row['mean_pocket_score']:>22.3f} {row['best_pocket_score']:>22.3f} {row['best_overall']:>13.3f}")
 
 
-def summary_lines(final: dict[str, float], space: SearchSpace, rounds: int, spent: int, budget: int) -> list[str]:
+def summary_lines(final: dict[str, float], space: SearchSpace, rounds: int, spent: int, budget: int,
+                  unevaluated: str = "predicted") -> list[str]:
     """Return the end-of-run lines: what was emitted and what the budget bought."""
     size = int(final["shrunk_size"])
     evaluated = int(final.get("evaluated_members", size))
     return [f"emitted: round {int(final['round'])} of rounds 0-{rounds - 1}; {size:,} archs = {size / space.size():.3%} "
             f"of {space.name} ({space.size():,}); {int(final['pockets'])} pockets; "
-            f"{evaluated:,} evaluated + {size - evaluated:,} predicted members",
+            f"{evaluated:,} evaluated + {size - evaluated:,} {unevaluated} members",
             f"evaluations: {spent:,} spent of budget {budget:,}"]
 
 
@@ -439,7 +440,8 @@ def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: s
         final = runner.stage("emit", last, parent, emit.Cfg(provenance, runner.choose))
         tracker.metrics(parent, {f"final_{k}": v for k, v in final.items()})
         spent = int(history[-1]["evaluated_total"]) if history else 0
-        for line in summary_lines(final, runner.space, len(history), spent, runner.loop.budget):
+        label = "predicted" if runner.objective == "top10_mean" else "unevaluated"
+        for line in summary_lines(final, runner.space, len(history), spent, runner.loop.budget, label):
             print(line, flush=True)
         for name, stage_cfg in runner.supernet_cfgs.items():
             figures = runner.stage(name, last, parent, stage_cfg)

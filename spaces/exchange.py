@@ -4,7 +4,8 @@
 - ``list``: one arch string per line, pockets in order; loses pockets and scores.
 - ``naslib``: a JSON list of labelled archs ``{"arch", "compact", "label", "pocket"}``;
   ``compact`` is the space's compact tuple (NB201: NASLib's op indices in NASLib's edge order),
-  ``label`` the search score (null if never evaluated).
+  ``label`` the search score (null if never evaluated; then ``predicted`` holds the surrogate's
+  mean when the method filled the pocket).
 - ``configspace``: a ConfigSpace with one categorical per decision holding the options the
   members use. LOSSY: a union of pockets is not a product of per-decision choices, so the
   ConfigSpace re-expands it; ``expansion_factor`` = product size / shrunk size says by how much.
@@ -61,8 +62,13 @@ def naslib_records(shrunk: ShrunkSpace) -> list[dict[str, Any]]:
     """Return the labelled-arch records."""
     base = _categorical(shrunk.base, "naslib")
     pocket_of = {a: p.id for p in shrunk.pockets for a, _ in p.members}
-    return [{"arch": a, "compact": list(base.to_compact(base.from_str(a))), "label": shrunk.score(a), "pocket": pocket_of[a]}
-            for a in shrunk.arch_strs()]
+    records = []
+    for arch in shrunk.arch_strs():
+        record = {"arch": arch, "compact": list(base.to_compact(base.from_str(arch))), "label": shrunk.score(arch),
+                  "pocket": pocket_of.get(arch)}
+        guess = shrunk.prediction(arch)
+        records.append({**record, "predicted": guess[0]} if guess else record)
+    return records
 
 
 def read_naslib(path: Path, base: SearchSpace) -> ShrunkSpace:

@@ -121,6 +121,22 @@ def picked_regret(scores: Mapping[str, float], truth: Mapping[str, float]) -> fl
     return float(max(truth.values()) - truth[arch])
 
 
+def proxy_score(cfg: Any) -> Callable[[str], float]:
+    """Return the run's (proxy) evaluator as a memoised score function over arch strings."""
+    from pipeline.run import build
+
+    space, evaluator, _ = build(cfg)
+    memo: dict[str, float] = {}
+
+    def score(arch: str) -> float:
+        if arch not in memo:
+            value = float(evaluator.evaluate(space.from_str(arch))[evaluator.metric])
+            memo[arch] = value if math.isfinite(value) else -math.inf
+        return memo[arch]
+
+    return score
+
+
 def one_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run the pipeline and every comparison for one (dataset, budget, seed)."""
     import torch
@@ -133,8 +149,11 @@ def one_job(job: dict[str, Any]) -> dict[str, Any]:
     from pipeline.searchers import FullDomain, Oracle, ShrunkDomain, table_score
     from spaces.shrunk import ShrunkSpace
 
-    overrides = [f"space={job['space']}", "evaluator=benchmark", f"evaluator.path={job['table']}",
-                 f"dataset={job['dataset']}", f"seed={job['seed']}", f"shrink.budget={job['budget']}", "progress=false",
+    proxy = job["evaluator"] != "benchmark"
+    # A proxy scores networks built for real images it can load here (digits); the table only judges.
+    driver = ([f"evaluator={job['evaluator']}", f"dataset={job['proxy_data']}", "ground_truth=null"] if proxy
+              else ["evaluator=benchmark", f"evaluator.path={job['table']}", f"dataset={job['dataset']}"])
+    overrides = [f"space={job['space']}", *driver, f"seed={job['seed']}", f"shrink.budget={job['budget']}", "progress=false",
                  "supernet=none", f"tracking.uri={job['uri']}", "tracking.experiment=shrink-vs-search-runs",
                  *(["constraints.max_flops=" + str(job["max_flops"])] if job["max_flops"] else []), *job["extra"]]
     cfg = compose_cfg(overrides)
@@ -158,10 +177,10 @@ def one_job(job: dict[str, Any]) -> dict[str, Any]:
     size = len(members)
     shrink_cfg = dict(cfg.shrink)
     rng = lambda tag: np.random.default_rng([job["seed"], tag])  # noqa: E731
-    score = table_score(table)
+    score = proxy_score(cfg) if proxy else table_score(table)
     runs = {name: FUNCS[name](FullDomain(space, feasible), Oracle(score, spent), rng(i)).history
             for i, name in enumerate(SEARCHERS)}
-    row = {k: job[k] for k in ("space", "dataset", "budget", "seed", "max_flops")}
+    row = {k: job[k] for k in ("space", "dataset", "budget", "seed", "max_flops", "evaluator")}
     row.update({"spent": spent, "emitted_size": size, "evaluated_members": shrunk.evaluated_count(),
                 "pockets": len(shrunk.pockets), "stop_reason": result.stop_reason, "pipeline_seconds": seconds})
     k = min(size, spent)
@@ -197,7 +216,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
     """Return the markdown tables of the bars, one line per (space, dataset, budget, flops)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault((r["space"], r["dataset"], r["budget"], r["max_flops"]), []).append(r)
+        groups.setdefault((r["space"], r["dataset"], r["budget"], r["max_flops"], r.get("evaluator", "benchmark")), []).append(r)
     quality = ["| setting | seeds | spent | size (eval.) | emitted vs REA region: mean test | vs LS region: mean test "
                "| vs REA balls: mean test | R@0.1%: emitted vs REA region | own top-K vs REA top-K: mean test "
                "| R@0.1%: own top-K vs REA top-K | own top-K vs LS top-K: mean test |", "|---" * 11 + "|"]
@@ -205,7 +224,8 @@ def summary(rows: list[dict[str, Any]]) -> str:
             "|---" * (2 + len(SEARCHERS)) + "|"]
     for key in sorted(groups, key=str):
         g = groups[key]
-        name = f"{key[0]} {key[1]} B={key[2]}" + (f" flops<={key[3]:.0e}" if key[3] else "")
+        name = (f"{key[0]} {key[1]} B={key[2]}" + (f" flops<={key[3]:.0e}" if key[3] else "")
+                + (f" ({key[4]})" if key[4] != "benchmark" else ""))
         size = f"{np.mean([r['emitted_size'] for r in g]):.0f} ({np.mean([r['evaluated_members'] for r in g]):.0f})"
         quality.append(f"| {name} | {len(g)} | {np.mean([r['spent'] for r in g]):.0f} | {size} | "
                        f"{paired(g, 'lissnas/mean', 'rea_region/mean')} | {paired(g, 'lissnas/mean', 'ls_region/mean')} | "
@@ -250,6 +270,9 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="+", type=int, default=[200])
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--max-flops", type=float, default=None, help="FLOPs budget (constraints.max_flops)")
+    parser.add_argument("--evaluator", default="benchmark", help="benchmark, or a zero-cost proxy (zico, synflow, ...) "
+                        "that drives search while the table judges")
+    parser.add_argument("--proxy-data", default="digits", help="images the proxy scores networks on")
     parser.add_argument("--downstream", nargs="*", type=int, default=list(DOWNSTREAM), help="extra evaluations N")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("shrink_vs_search"))
@@ -261,7 +284,8 @@ def main() -> None:
     done = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] if results.exists() else []
     finished = {(r["dataset"], r["budget"], r["seed"]) for r in done}
     jobs = [{"space": args.space, "table": str(args.table.resolve()), "dataset": d, "budget": b, "seed": s,
-             "max_flops": args.max_flops, "downstream": args.downstream, "uri": args.tracking_uri, "extra": args.override,
+             "max_flops": args.max_flops, "downstream": args.downstream, "evaluator": args.evaluator,
+             "proxy_data": args.proxy_data, "uri": args.tracking_uri, "extra": args.override,
              "run_dir": str((args.out / "runs" / f"{d}-B{b}-seed{s}").resolve())}
             for d in args.datasets for b in args.budgets for s in parse_seeds(args.seeds) if (d, b, s) not in finished]
     print(f"{len(done)} jobs done, {len(jobs)} to run", flush=True)

@@ -20,6 +20,7 @@ disjoint regions and the union stays diverse.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,9 +113,11 @@ def neighbourhood(space: SearchSpace, seed: str, radius: int, cap: int, rng: np.
     frontier = [seed]
     for hop in range(1, radius + 1):
         found = dict.fromkeys(space.to_str(n) for a in frontier for n in space.neighbors(space.from_str(a)))
-        level = [a for a in found if a not in hops and feasible(a)]
-        if len(level) > cap:
-            level = [level[i] for i in np.sort(rng.choice(len(level), cap, replace=False))]
+        fresh = [a for a in found if a not in hops]
+        # Walk the level in random order and keep the first `cap` feasible archs: a uniform subset
+        # of the feasible level, at the cost of checking only about `cap` archs' budgets.
+        order = rng.permutation(len(fresh)) if len(fresh) > cap else range(len(fresh))
+        level = list(itertools.islice((fresh[i] for i in order if feasible(fresh[i])), cap))
         hops.update(dict.fromkeys(level, hop))
         frontier = level
     return hops
@@ -150,14 +153,26 @@ def fill_pockets(space: SearchSpace, seeds: list[str], scores: dict[str, float],
             for i, k in enumerate(sorted(grouped))]
 
 
-def summarize(pockets: list[dict[str, Any]], scores: dict[str, float]) -> dict[str, float]:
+def region_size(space: SearchSpace, pockets: list[dict[str, Any]]) -> int:
+    """Return the exact number of archs the pockets stand for (whole balls included)."""
+    from spaces.regions import BallUnion
+
+    listed = {m["arch"] for p in pockets for m in p["members"]}
+    balls = [p for p in pockets if p.get("region") == "ball"]
+    if not balls:
+        return len(listed)
+    union = BallUnion(space, [space.from_str(p["seed"]) for p in balls], [p["radius"] for p in balls])
+    return union.size() + sum(space.from_str(a) not in union for a in listed)
+
+
+def summarize(pockets: list[dict[str, Any]], scores: dict[str, float], space: SearchSpace) -> dict[str, float]:
     """Return the per-round summary every method reports under the same names."""
     members = {m["arch"]: m["score"] for p in pockets for m in p["members"]}
     known = [s for s in members.values() if s is not None]
     finite = sorted((s for s in scores.values() if np.isfinite(s)), reverse=True)
     return {
         "pockets": float(len(pockets)),
-        "shrunk_size": float(len(members)),
+        "shrunk_size": float(region_size(space, pockets)),
         "evaluated_members": float(len(known)),
         "top10_mean": float(np.mean(finite[:10])) if finite else float("nan"),
         "mean_pocket_score": float(np.mean(known)) if known else float("nan"),
@@ -169,7 +184,7 @@ def summarize(pockets: list[dict[str, Any]], scores: dict[str, float]) -> dict[s
 def save_round(ctx: StageContext, pockets: list[dict[str, Any]], scores: dict[str, float], cut: float,
                radius: int) -> dict[str, float]:
     """Save this round's pockets (the method's current shrunk space) and return its summary."""
-    summary = {**summarize(pockets, scores), "threshold": cut}
+    summary = {**summarize(pockets, scores, ctx.space), "threshold": cut}
     ctx.save("pockets", {"round": ctx.round, "metric": ctx.evaluator.metric, "threshold": cut,
                          "radius": radius, "summary": summary, "pockets": pockets})
     return summary
