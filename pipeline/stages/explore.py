@@ -4,7 +4,8 @@
 localities (greedily, best first: an arch farther than ``radius`` from every pocket seed seeds a
 new pocket, otherwise it joins the first pocket within reach). Each pocket gets an equal share
 of the ``batch_size`` evaluations; its candidates are the unevaluated, feasible neighbours of
-its ``seeds_per_pocket`` best archs, ranked by a surrogate (``pipeline/surrogate.py``) fitted
+its ``seeds_per_pocket`` best archs that still have any (an exhausted neighbourhood passes the turn
+to the next arch of the locality), ranked by a surrogate (``pipeline/surrogate.py``) fitted
 on every score so far: mean + ``kappa`` x spread (an upper confidence bound). The locality is
 the candidate set (single-decision changes of proven archs, where structurally close archs
 perform alike); the surrogate decides which of them deserve an evaluation; the pockets keep
@@ -102,8 +103,13 @@ def _by_ucb(ctx: StageContext, cfg: Cfg, evaluated: dict[str, dict[str, Any]], t
     chosen = set(taken)
     for group in groups:
         origin: dict[str, str] = {}
-        for parent in group[: cfg.seeds_per_pocket]:
-            origin.update({n: parent for n in _unexplored(ctx, parent, chosen) if n not in origin})
+        parents = 0
+        for parent in group:  # the best archs of the locality that still have unevaluated neighbours
+            fresh = [n for n in _unexplored(ctx, parent, chosen) if n not in origin]
+            origin.update(dict.fromkeys(fresh, parent))
+            parents += bool(fresh)
+            if parents == cfg.seeds_per_pocket:
+                break
         candidates = list(origin)
         mean, spread = model.predict(candidates)
         ucb = mean + cfg.kappa * spread
