@@ -82,3 +82,11 @@ def test_surrogate_spread_is_zero_nowhere_it_was_not_fitted() -> None:
     truth = synthetic_scores(ALL[:200])
     assert stats.kendalltau(mean, [truth[a] for a in ALL[:200]]).statistic > 0.6
     assert (spread >= 0).all() and spread.max() > 0
+
+
+def test_target_fraction_overrides_target_size() -> None:
+    from pipeline.stages.pockets import Cfg, target_size
+
+    cfg = Cfg(radius=2, good_quantile=0.8, max_pockets=8, min_pocket_size=2, region="surrogate", target_size=100)
+    assert target_size(SPACE, cfg) == 100
+    assert target_size(SPACE, Cfg(**{**cfg.__dict__, "target_fraction": 0.01})) == 157  # ceil(0.01 * 15,625)

@@ -75,6 +75,11 @@ def test_resume_with_another_config_is_refused(tmp_path: Path, toy_table: Path) 
     ("+shrink.budgt=3", "shrink.budgt is not a setting of method lissnas"),
     ("shrink.budget=0", r"shrink.budget=0 must be an integer >= 1"),
     ("shrink.good_quantile=1.5", r"good_quantile=1.5 must lie in \[0, 1\)"),
+    ("shrink.acquisition=greedy", r"shrink.acquisition='greedy' is not one of ucb, random"),
+    ("shrink.region=cloud", r"shrink.region='cloud' is not one of surrogate, members, ball"),
+    ("shrink.kappa=-1", r"shrink.kappa=-1 must be a finite number >= 0"),
+    ("shrink.target_fraction=2.0", r"shrink.target_fraction=2.0 must lie in \[0, 1\]"),
+    ("shrink.batch_size=0", r"shrink.batch_size=0 must be an integer >= 1"),
 ])
 def test_broken_shrink_config_names_the_key(tmp_path: Path, toy_table: Path, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
