@@ -145,11 +145,12 @@ def _check_ranges(shrink: dict[str, Any]) -> None:
             raise ConfigError(f"shrink.{key}={shrink[key]!r} must be an integer >= 0")
     if "min_delta" in shrink and not (math.isfinite(shrink["min_delta"]) and shrink["min_delta"] >= 0):
         raise ConfigError(f"shrink.min_delta={shrink['min_delta']!r} must be a finite number >= 0")
-    for key in ("kappa", "target_fraction"):
+    for key in ("kappa", "target_fraction", "mutation_fraction"):
         if key in shrink and not (isinstance(shrink[key], int | float) and math.isfinite(shrink[key]) and shrink[key] >= 0):
             raise ConfigError(f"shrink.{key}={shrink[key]!r} must be a finite number >= 0")
-    if float(shrink.get("target_fraction", 0.0)) > 1.0:
-        raise ConfigError(f"shrink.target_fraction={shrink['target_fraction']!r} must lie in [0, 1]")
+    for key in ("target_fraction", "mutation_fraction"):
+        if float(shrink.get(key, 0.0)) > 1.0:
+            raise ConfigError(f"shrink.{key}={shrink[key]!r} must lie in [0, 1]")
     if not 0.0 <= float(shrink.get("good_quantile", 0.5)) < 1.0:
         raise ConfigError(f"shrink.good_quantile={shrink['good_quantile']!r} must lie in [0, 1)")
     rules = {"rule": ("random", "top", "op_pruning", "regnet"), "acquisition": ("ucb", "random")}

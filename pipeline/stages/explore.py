@@ -43,6 +43,7 @@ class Cfg:
     explore_pockets: int = 4  # acquisition=ucb: localities sharing the batch
     seeds_per_pocket: int = 3  # acquisition=ucb: a pocket's best archs whose neighbours are candidates
     radius: int = 2  # acquisition=ucb: an arch within this distance of a pocket seed joins that pocket
+    mutation_fraction: float = 0.0  # acquisition=ucb: share of the batch spent on REA-style mutations instead
     kappa: float = 0.5  # acquisition=ucb: weight of the surrogate's spread (exploration)
     trees: int = 100  # surrogate ensemble size
 
@@ -98,9 +99,9 @@ def _by_ucb(ctx: StageContext, cfg: Cfg, evaluated: dict[str, dict[str, Any]], t
     seed = int(ctx.rng.integers(2**31))
     model = Surrogate(ctx.space, SurrogateCfg(trees=cfg.trees), seed).fit(archs, [evaluated[a]["score"] for a in archs])
     groups = localities(ctx.space, best_archs(evaluated, len(evaluated)), cfg.explore_pockets, cfg.radius)
-    quota = -(-cfg.batch_size // max(1, len(groups)))
-    rows: list[dict[str, Any]] = []
     chosen = set(taken)
+    rows = _mutations(ctx, evaluated, chosen, round(cfg.batch_size * cfg.mutation_fraction))
+    quota = -(-(cfg.batch_size - len(rows)) // max(1, len(groups)))
     for group in groups:
         origin: dict[str, str] = {}
         parents = 0
@@ -119,6 +120,23 @@ def _by_ucb(ctx: StageContext, cfg: Cfg, evaluated: dict[str, dict[str, Any]], t
             chosen.add(candidates[i])
     rows = rows[: cfg.batch_size]
     return rows or _by_random(ctx, cfg, evaluated, taken)
+
+
+def _mutations(ctx: StageContext, evaluated: dict[str, dict[str, Any]], chosen: set[str], n: int,
+               population: int = 50, tournament: int = 10) -> list[dict[str, Any]]:
+    """Propose ``n`` REA-style children: a random unevaluated neighbour of the best of ``tournament``
+    random archs among the ``population`` latest evaluated (spreads evaluations like REA does)."""
+    recent = [a for a in evaluated if np.isfinite(evaluated[a]["score"])][-population:]
+    rows: list[dict[str, Any]] = []
+    for _ in range(n if recent else 0):
+        picks = ctx.rng.choice(len(recent), min(tournament, len(recent)), replace=False)
+        parent = max((recent[i] for i in picks), key=lambda a: (evaluated[a]["score"], a))
+        options = _unexplored(ctx, parent, chosen)
+        if options:
+            child = options[int(ctx.rng.integers(len(options)))]
+            chosen.add(child)
+            rows.append({"arch": child, "origin": parent})
+    return rows
 
 
 def _by_random(ctx: StageContext, cfg: Cfg, evaluated: dict[str, dict[str, Any]], taken: set[str]) -> list[dict[str, Any]]:

@@ -80,6 +80,7 @@ def test_resume_with_another_config_is_refused(tmp_path: Path, toy_table: Path) 
     ("shrink.kappa=-1", r"shrink.kappa=-1 must be a finite number >= 0"),
     ("shrink.target_fraction=2.0", r"shrink.target_fraction=2.0 must lie in \[0, 1\]"),
     ("shrink.batch_size=0", r"shrink.batch_size=0 must be an integer >= 1"),
+    ("shrink.mutation_fraction=1.5", r"shrink.mutation_fraction=1.5 must lie in \[0, 1\]"),
 ])
 def test_broken_shrink_config_names_the_key(tmp_path: Path, toy_table: Path, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

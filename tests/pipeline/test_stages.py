@@ -128,6 +128,21 @@ def test_ucb_explore_shares_the_batch_across_localities_by_the_surrogate(tmp_pat
     assert all(space.distance(space.from_str(r["arch"]), space.from_str(r["origin"])) == 1 for r in rows)
 
 
+def test_mutation_fraction_spends_part_of_the_batch_on_rea_style_children(tmp_path: Path, toy_table: Path) -> None:
+    run_round0(tmp_path, toy_table, n=10)
+    ctx = context(tmp_path, toy_table, 1, "explore")
+    cfg = explore.Cfg(seeds_per_round=2, neighbors_per_seed=3, fresh_samples=0, batch_size=4, trees=20,
+                      explore_pockets=2, seeds_per_pocket=2, radius=1, mutation_fraction=0.5)
+    explore.run(ctx, cfg)
+    rows = ctx.load("proposals")
+    evaluated = ctx.evaluated()
+    space = ToySpace()
+    children = [r for r in rows if r.get("predicted") is None]
+    assert len(rows) == 4 and len(children) == 2 and len({r["arch"] for r in rows}) == 4
+    assert all(r["origin"] in evaluated and r["arch"] not in evaluated for r in children)
+    assert all(space.distance(space.from_str(r["arch"]), space.from_str(r["origin"])) == 1 for r in children)
+
+
 def test_localities_group_archs_around_separated_seeds() -> None:
     space = ToySpace()
     ranked = ["width=8;activation=relu;depth=1", "width=8;activation=relu;depth=2", "width=128;activation=tanh;depth=3",
