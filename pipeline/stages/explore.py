@@ -1,9 +1,12 @@
 """Stage ``explore``: propose unevaluated neighbours of the best archs for the next evaluations.
 
-``acquisition=ucb`` (default): the evaluated archs are grouped into up to ``explore_pockets``
+``acquisition=ucb`` (default): ``mutation_fraction`` of the ``batch_size`` evaluations go to
+REA-style children (a random unevaluated neighbour of the best of 10 random archs among the 50
+latest: REA's spread, which the emitted region needs). For the rest, the evaluated archs are
+grouped into up to ``explore_pockets``
 localities (greedily, best first: an arch farther than ``radius`` from every pocket seed seeds a
 new pocket, otherwise it joins the first pocket within reach). Each pocket gets an equal share
-of the ``batch_size`` evaluations; its candidates are the unevaluated, feasible neighbours of
+of the remaining evaluations; its candidates are the unevaluated, feasible neighbours of
 its ``seeds_per_pocket`` best archs that still have any (an exhausted neighbourhood passes the turn
 to the next arch of the locality), ranked by a surrogate (``pipeline/surrogate.py``) fitted
 on every score so far: mean + ``kappa`` x spread (an upper confidence bound). The locality is
