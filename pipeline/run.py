@@ -301,13 +301,13 @@ class Runner:
         self.seed = int(cfg.seed)
         self.executor = build_executor(cfg)
         self.constraints = build_constraints(cfg)
-        region = self.stage_cfgs["pockets"].region if "pockets" in self.stage_cfgs else None
-        if region is not None:  # fail before any evaluation, not at the first pockets stage
-            pockets.check_region(self.space, self.constraints, region)
+        self.region = self.stage_cfgs["pockets"].region if "pockets" in self.stage_cfgs else None
+        if self.region is not None:  # fail before any evaluation, not at the first pockets stage
+            pockets.check_region(self.space, self.constraints, self.region)
         # A surrogate-filled space improves with every score, so the last round is emitted and the
         # plateau is judged on the best archs found; member-only pockets keep the best round.
-        self.objective = "top10_mean" if region == "surrogate" else "mean_pocket_score"
-        self.choose = "last" if region == "surrogate" else self.plan.choose
+        self.objective = "top10_mean" if self.region == "surrogate" else "mean_pocket_score"
+        self.choose = "last" if self.region == "surrogate" else self.plan.choose
         if self.truth and self.constraints.active:
             # Judge against what the budget allows: the best feasible arch is the optimum.
             self.truth = {a: v for a, v in self.truth.items()
@@ -441,7 +441,7 @@ def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: s
         final = runner.stage("emit", last, parent, emit.Cfg(provenance, runner.choose))
         tracker.metrics(parent, {f"final_{k}": v for k, v in final.items()})
         spent = int(history[-1]["evaluated_total"]) if history else 0
-        label = "predicted" if runner.objective == "top10_mean" else "unevaluated"
+        label = "predicted" if runner.region == "surrogate" else "unevaluated"
         for line in summary_lines(final, runner.space, len(history), spent, runner.loop.budget, label):
             print(line, flush=True)
         for name, stage_cfg in runner.supernet_cfgs.items():
