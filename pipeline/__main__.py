@@ -1,4 +1,4 @@
-"""`python -m pipeline`: the only @hydra.main. Prints the run id, the shrunk-space path and how to open the run."""
+"""`python -m pipeline` / `nas-shrink`: the only @hydra.main. Prints the run id, the shrunk-space path and how to open the run."""
 
 from __future__ import annotations
 
@@ -8,38 +8,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pipeline.errors import DOMAIN_ERRORS
+from pipeline import CONF_DIR
+from pipeline.cli import check, normalise_argv
+from pipeline.errors import DOMAIN_ERRORS, domain_cause
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-
-
-def normalise_argv(argv: list[str]) -> list[str]:
-    """Accept ``+space=NAME`` as well as ``space=NAME``.
-
-    ``space`` has a default in the defaults list, where Hydra answers ``+space=`` with "Multiple
-    values for space"; users coming from "append a group" docs type it anyway, so both spell the
-    same override.
-    """
-    return [a[1:] if a.startswith("+space=") else a for a in argv]
-
-
-def check_overrides(overrides: list[str]) -> None:
-    """Reject an override without a key (``=0``), which Hydra answers with a traceback."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    from pipeline.errors import ConfigError
-
-    parser = OverridesParser.create()
-    for text in overrides:
-        if text.startswith("-"):
-            continue
-        try:
-            parsed = parser.parse_override(text)
-        except HydraException:
-            continue  # Hydra reports a malformed override itself, in one line
-        if not parsed.key_or_group:
-            raise ConfigError(f"override {text!r} has no key; write KEY=VALUE, e.g. seed=3")
+RUN_DIR: list[Path] = []  # the folder of the run in progress, for the Ctrl-C message
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -56,22 +29,44 @@ def main(cfg: DictConfig) -> None:
     sweep = sweep_run_id(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
     try:
         run_dir = resolve_resume(str(cfg.resume), cfg.tracking.uri, cfg.tracking.experiment) if cfg.resume else hydra_out
+        RUN_DIR[:] = [run_dir]
         result = run(cfg, run_dir, hydra_out / ".hydra", sweep_parent=sweep)
-    except DOMAIN_ERRORS as err:
-        sys.exit(f"error: {err}")
+    except Exception as err:
+        cause = domain_cause(err)
+        if cause is None:
+            raise
+        sys.exit(f"error: {cause}")
     uri = cfg.tracking.uri
     print(f"MLflow run id: {result.run_id}  (open with: mlflow ui --backend-store-uri {uri})")
     print(f"Shrunk space: {result.shrunk_space}")
 
 
-def cli() -> None:
-    """Console-script entry point (``nas-shrink``)."""
-    sys.argv = normalise_argv(sys.argv)
+def interrupted_message(run_dir: Path | None, program: str) -> str:
+    """Say, in at most two lines, that nothing is lost and how to continue."""
+    if run_dir is None:
+        return "interrupted before a run folder was made; nothing to resume"
     try:
-        check_overrides(sys.argv[1:])
+        shown = run_dir.resolve().relative_to(Path.cwd())
+    except ValueError:  # a folder outside the working directory is shown in full
+        shown = run_dir
+    return (f"interrupted: every finished evaluation and stage is kept in {shown}\n"
+            f"resume with: {program} resume={shown}")
+
+
+def cli() -> None:
+    """Console-script entry point (``nas-shrink``): check the command line, run, turn Ctrl-C into one message."""
+    argv = normalise_argv(sys.argv[1:])
+    sys.argv = [sys.argv[0], *argv]
+    try:
+        check(argv)
     except DOMAIN_ERRORS as err:
         sys.exit(f"error: {err}")
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        program = "python -m pipeline" if sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name
+        print("\n" + interrupted_message(RUN_DIR[0] if RUN_DIR else None, program), file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -30,14 +30,15 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from pipeline import CONF_DIR
 from pipeline.artifacts import parse_number
+from pipeline.cli import check
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
 from pipeline.evaluators.train import TrainEvaluator
 from pipeline.run import build, git_sha
 from pipeline.tracking import Tracker, flatten
 from spaces.base import CategoricalSpace, SearchSpace
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 MAX_ENUMERATED = 1_000_000  # above this, building every arch is refused: set n
 
 
@@ -230,5 +231,17 @@ def main(cfg: DictConfig) -> None:
     print(f"read it with: python -m pipeline evaluator=benchmark evaluator.path={result.out} dataset={dataset}")
 
 
+def cli() -> None:
+    """Console-script entry point (``nas-shrink-bench``): check the command line, then build."""
+    try:
+        check(sys.argv[1:], "bench")
+    except DOMAIN_ERRORS as err:
+        sys.exit(f"error: {err}")
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("\ninterrupted: finished rows are kept in the table; rerun the same command to continue")
+
+
 if __name__ == "__main__":
-    main()
+    cli()

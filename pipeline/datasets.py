@@ -101,6 +101,26 @@ class Digits(Dataset):
         return Splits(_split(train_x, train_y), _split(val_x, val_y), _split(test_x, test_y), 10)
 
 
+def torchvision_command(torch_version: str | None = None) -> str:
+    """Return the pip command that installs the torchvision release matching the installed torch.
+
+    An unpinned ``pip install torchvision`` pulls the newest release, which requires the newest
+    torch and replaces a CPU wheel with a CUDA build; the pairing is fixed: torch 2.N ships with
+    torchvision 0.(N+15), and builds with a local tag (``+cpu``, ``+cu126``) live on PyTorch's index.
+    """
+    if torch_version is None:
+        import torch
+
+        torch_version = torch.__version__
+    release, _, local = str(torch_version).partition("+")
+    parts = release.split(".")
+    if len(parts) < 2 or parts[0] != "2" or not parts[1].isdigit():
+        return "pip install torchvision  (pick the release matching your torch: pytorch.org/get-started)"
+    patch = parts[2] if len(parts) > 2 and parts[2].isdigit() else "0"
+    command = f"pip install torchvision==0.{int(parts[1]) + 15}.{patch}"
+    return f"{command} --index-url https://download.pytorch.org/whl/{local}" if local else command
+
+
 class Cifar(Dataset):
     """CIFAR-10 / CIFAR-100 through torchvision (downloaded to ``root``); val split from train."""
 
@@ -126,9 +146,10 @@ class Cifar(Dataset):
         try:
             from torchvision import datasets
         except Exception as err:  # torchvision missing or built for another torch
+            reason = " ".join(str(err).split())[:160]
             raise DatasetUnavailableError(
-                f"dataset {self.name!r} needs torchvision ({err}); install the 'vision' extra "
-                "(pip install 'nas-shrink[vision]') or use dataset=digits"
+                f"dataset {self.name!r} needs a torchvision built for your torch ({reason}); run: "
+                f"{torchvision_command()}  (or use dataset=digits)"
             ) from None
         cls = datasets.CIFAR10 if self.name == "cifar10" else datasets.CIFAR100
         root = Path(self.root).expanduser()

@@ -15,3 +15,14 @@ DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     ConfigError, DatasetUnavailableError, EvaluatorError, InvalidArchError,
     MissingArtifactError, ShrunkSpaceError, UnknownSpaceError,
 )
+
+
+def domain_cause(err: BaseException) -> Exception | None:
+    """Return the domain error behind ``err`` (itself, or what Hydra's instantiate wrapped), else None."""
+    seen = 0
+    current: BaseException | None = err
+    while current is not None and seen < 5:
+        if isinstance(current, DOMAIN_ERRORS):
+            return current
+        current, seen = current.__cause__, seen + 1
+    return None

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from pipeline import CONF_DIR
 from pipeline.artifacts import read_json, write_json
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(CONF_DIR)
 
 
 def main(argv: list[str]) -> int:

@@ -109,3 +109,65 @@ def test_eight_parallel_jobs_lose_no_run_and_no_metric(tmp_path: Path) -> None:
 def test_override_without_a_key_is_one_line(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "pipeline", "=0"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode != 0 and done.stderr.strip() == "error: override '=0' has no key; write KEY=VALUE, e.g. seed=3"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["shrink.budgt=5"], "error: unknown key 'shrink.budgt'; did you mean shrink.budget?"),
+    (["evaluatr=zico"], "error: unknown key 'evaluatr'; did you mean evaluator?"),
+    (["+space=nb2011"], "error: unknown space option 'nb2011'; did you mean nb201?"),
+    (["shrink=lisnas"], "error: unknown shrink option 'lisnas'; did you mean lissnas?"),
+    (["seed=abc"], "error: seed='abc' is not a non-negative integer"),
+    (["-m", "seed=0,1,x"], "error: seed='x' is not a non-negative integer"),
+    (["shrink.budget=[1"], "error: cannot read override 'shrink.budget=[1'"),
+])
+def test_composition_mistakes_are_one_line_with_the_closest_name(tmp_path: Path, args: list[str], expected: str) -> None:
+    done = cli(tmp_path, *args)
+    assert done.returncode != 0 and "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith(expected), done.stderr
+    assert not (tmp_path / "outputs").exists()  # refused before any run folder or evaluation
+
+
+def test_missing_launcher_plugin_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import cli as checks
+    from pipeline.errors import ConfigError
+
+    monkeypatch.setattr(checks, "_has_module", lambda name: False)
+    with pytest.raises(ConfigError, match=r"hydra/launcher=joblib needs its Hydra plugin.*nas-shrink\[parallel\]"):
+        checks.check(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=8", "seed=0,1"])
+
+
+def test_valid_command_lines_pass_the_check() -> None:
+    from pipeline.cli import check
+
+    check(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=8", "seed=0,1,2"])
+    check(["space=nb_macro", "evaluator=benchmark", "evaluator.path=x.csv", "constraints.max_flops=1e8"])
+    check(["--help"])
+    check(["workers=2", "torch_threads=1"], "bench")
+
+
+def test_help_names_every_group_and_its_options(tmp_path: Path) -> None:
+    done = cli(tmp_path, "--help")
+    assert done.returncode == 0 and "locality-based search-space shrinkage" in done.stdout
+    for group in sorted(p for p in (ROOT / "conf").iterdir() if p.is_dir()):
+        options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
+        assert f"{group.name}: {options}" in done.stdout
+    assert "--hydra-help" in done.stdout and "README" in done.stdout
+
+
+def test_ctrl_c_during_evaluation_prints_the_resume_command(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "supernet=none", "progress=false"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stdout is not None
+    proc.stdout.readline()  # the round table's header: evaluation of round 0 has begun
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert proc.returncode == 130 and len(lines) <= 3, err
+    run_dir = lines[-1].split("resume with: python -m pipeline resume=")[1]
+    assert (tmp_path / run_dir / "run.json").is_file()

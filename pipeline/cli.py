@@ -1,0 +1,217 @@
+"""Check a command line before Hydra runs it, so a mistake ends in one line that names the fix.
+
+Hydra answers a misspelt key, an unknown option or a missing launcher plugin with a multi-line
+composition error and a hint about ``HYDRA_FULL_ERROR``. The entry points compose the config
+once here first (a few hundred milliseconds, no evaluation) and turn those failures into the
+project's one-line ``ConfigError`` with the closest valid names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import CONF_DIR
+from pipeline.errors import ConfigError
+
+# Hydra flags that take a value (the value is not an override).
+VALUE_FLAGS = frozenset({"-cd", "--config-dir", "-cn", "--config-name", "-cp", "--config-path",
+                         "-c", "--cfg", "-p", "--package", "--experimental-rerun"})
+# Flags after which Hydra prints something and exits; nothing to check.
+INFO_FLAGS = frozenset({"-h", "--help", "--hydra-help", "-i", "--info", "-sc", "--shell-completion", "--version"})
+# Launcher plugins: the module they install and the pip command that brings them.
+LAUNCHERS = {
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "pip install 'nas-shrink[parallel]'"),
+    "ray": ("hydra_plugins.hydra_ray_launcher", "pip install hydra-ray-launcher"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "pip install hydra-submitit-launcher"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "pip install hydra-submitit-launcher"),
+}
+
+
+@dataclass
+class CommandLine:
+    """An entry point's arguments split into Hydra flags and overrides."""
+
+    overrides: list[str] = field(default_factory=list)
+    config_dir: str | None = None
+    config_name: str | None = None
+    info: bool = False  # --help and friends: Hydra prints and exits
+
+
+def split_argv(argv: list[str]) -> CommandLine:
+    """Separate Hydra's flags (and their values) from the overrides."""
+    line, i = CommandLine(), 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, inline = arg.partition("=") if arg.startswith("-") else (arg, "", "")
+        if name in INFO_FLAGS:
+            line.info = True
+        elif name in VALUE_FLAGS:
+            value = inline if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+            i += 0 if eq else 1
+            if name in ("-cd", "--config-dir"):
+                line.config_dir = value
+            elif name in ("-cn", "--config-name"):
+                line.config_name = value
+        elif not arg.startswith("-"):
+            line.overrides.append(arg)
+        i += 1
+    return line
+
+
+def normalise_argv(argv: list[str]) -> list[str]:
+    """Accept ``+space=NAME`` as well as ``space=NAME``.
+
+    ``space`` has a default in the defaults list, where Hydra answers ``+space=`` with "Multiple
+    values for space"; users coming from "append a group" docs type it anyway, so both spell the
+    same override.
+    """
+    return [a[1:] if a.startswith("+space=") else a for a in argv]
+
+
+def _parse(text: str) -> Any:
+    """Parse one override, or raise a one-line ConfigError."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        return OverridesParser.create().parse_override(text)
+    except HydraException as err:
+        reason = str(err).splitlines()[0]
+        raise ConfigError(f"cannot read override {text!r} ({reason}); write KEY=VALUE, e.g. shrink.budget=100") from None
+
+
+def first_values(overrides: list[str]) -> list[str]:
+    """Replace each sweep (``seed=0,1,2``) by its first value, so one composition checks the sweep's shape."""
+    out = []
+    for text in overrides:
+        parsed = _parse(text)
+        if not parsed.key_or_group:
+            raise ConfigError(f"override {text!r} has no key; write KEY=VALUE, e.g. seed=3")
+        if parsed.is_sweep_override() and not parsed.is_hydra_override():
+            values = list(parsed.sweep_string_iterator())
+            if parsed.key_or_group == "seed":
+                for value in values:
+                    _check_seed(value)
+            text = f"{parsed.get_key_element()}={values[0]}" if values else text
+        out.append(text)
+    return out
+
+
+def _check_seed(value: Any) -> None:
+    """Refuse a seed that is not a non-negative integer."""
+    if isinstance(value, bool) or not str(value).lstrip("+").isdigit():
+        raise ConfigError(f"seed={value!r} is not a non-negative integer; write e.g. seed=3 (a sweep: -m seed=0,1,2)")
+
+
+def closest(word: str, options: list[str]) -> str:
+    """Return ``; did you mean X?`` for the closest option, or an empty string."""
+    match = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
+    return f"; did you mean {match[0]}?" if match else ""
+
+
+def compose(config_name: str, overrides: list[str], config_dir: str | None = None) -> Any:
+    """Compose the config as Hydra will (Hydra's own node included), raising Hydra's errors."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    extra = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"] if config_dir else []
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(CONF_DIR, version_base="1.3"):
+            return hydra_compose(config_name, overrides=[*overrides, *extra], return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def check(argv: list[str], config_name: str = "config") -> None:
+    """Compose ``argv``'s config once and raise a one-line ConfigError for anything Hydra would refuse."""
+    from hydra.errors import HydraException, MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    line = split_argv(argv)
+    if line.info:
+        return
+    overrides = first_values(line.overrides)
+    for text in overrides:
+        if text.startswith("hydra/launcher="):
+            _check_launcher(text.split("=", 1)[1])
+    name = line.config_name or config_name
+    try:
+        cfg = compose(name, overrides, line.config_dir)
+    except MissingConfigException as err:
+        raise ConfigError(_missing_option(err, overrides)) from None
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(_bad_override(err, overrides, name, line.config_dir)) from None
+    if "seed" in cfg:
+        _check_seed(cfg.seed)
+
+
+def _check_launcher(option: str) -> None:
+    """Refuse a known launcher whose plugin is not installed, naming the pip command."""
+    if option in LAUNCHERS and not _has_module(LAUNCHERS[option][0]):
+        raise ConfigError(f"hydra/launcher={option} needs its Hydra plugin, which is not installed; "
+                          f"run: {LAUNCHERS[option][1]}")
+
+
+def _missing_option(err: Any, overrides: list[str]) -> str:
+    """Explain an unknown group option (``space=nb2011``), naming the closest and every valid one."""
+    missing = err.missing_cfg_file or ""
+    group, _, option = missing.rpartition("/")
+    if not group:
+        return f"config {missing!r} not found in {CONF_DIR}; " + str(err).splitlines()[0]
+    options = sorted(err.options or [])
+    return (f"unknown {group} option {option!r}{closest(option, options)} "
+            f"(choose one of: {', '.join(options)}; or add {group}/{option}.yaml under --config-dir)")
+
+
+def _has_module(name: str) -> bool:
+    """Return whether ``name`` can be imported (a plugin installed into hydra_plugins)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _bad_override(err: Exception, overrides: list[str], name: str, config_dir: str | None) -> str:
+    """Explain an override Hydra could not apply, naming the nearest existing key."""
+    text = " ".join(str(err).split())
+    key = _quoted_key(str(err))
+    if key is None:
+        return f"bad override ({text[:300]})"
+    base = _base_config(name, overrides, config_dir)
+    parent, _, leaf = key.rpartition(".")
+    node = base
+    for part in parent.split(".") if parent else []:
+        node = node.get(part) if hasattr(node, "get") else None
+    if node is None or not hasattr(node, "keys"):
+        return f"unknown key {key!r} ({text[:200]})"
+    keys = sorted(str(k) for k in node if str(k) != "hydra")
+    where = f"under {parent!r}" if parent else "at the top level"
+    hint = closest(leaf, keys)
+    if hint:
+        return f"unknown key {key!r}{hint.replace('mean ', f'mean {parent}.' if parent else 'mean ')}"
+    return f"unknown key {key!r} (keys {where}: {', '.join(keys)}; add a new key with +{key}=...)"
+
+
+def _quoted_key(message: str) -> str | None:
+    """Return the key Hydra names in ``Could not override 'KEY'``, if that is the error."""
+    marker = "Could not override '"
+    if marker not in message:
+        return None
+    return message.split(marker, 1)[1].split("'", 1)[0]
+
+
+def _base_config(name: str, overrides: list[str], config_dir: str | None) -> Any:
+    """Compose with only the group choices of ``overrides`` (to list the keys that do exist)."""
+    choices = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0] and not o.startswith(("+", "~"))]
+    for attempt in (choices, []):
+        try:
+            return compose(name, attempt, config_dir)
+        except Exception:  # an invalid choice among them: fall back to the plain defaults
+            continue
+    return {}
