@@ -9,7 +9,7 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline import CONF_DIR
-from pipeline.cli import check, normalise_argv
+from pipeline.cli import check, normalise_argv, with_recorded_overrides
 from pipeline.errors import DOMAIN_ERRORS, domain_cause
 
 RUN_DIR: list[Path] = []  # the folder of the run in progress, for the Ctrl-C message
@@ -56,11 +56,17 @@ def interrupted_message(run_dir: Path | None, program: str) -> str:
 def cli() -> None:
     """Console-script entry point (``nas-shrink``): check the command line, run, turn Ctrl-C into one message."""
     argv = normalise_argv(sys.argv[1:])
-    sys.argv = [sys.argv[0], *argv]
     try:
-        check(argv)
+        cfg = check(argv)
+        if cfg is not None and cfg.get("resume"):
+            from pipeline.run import resolve_resume
+
+            run_dir = resolve_resume(str(cfg.resume), cfg.tracking.uri, cfg.tracking.experiment)
+            argv = with_recorded_overrides(argv, run_dir)
+            check(argv)
     except DOMAIN_ERRORS as err:
         sys.exit(f"error: {err}")
+    sys.argv = [sys.argv[0], *argv]
     try:
         main()
     except KeyboardInterrupt:

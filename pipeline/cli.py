@@ -128,14 +128,14 @@ def compose(config_name: str, overrides: list[str], config_dir: str | None = Non
         GlobalHydra.instance().clear()
 
 
-def check(argv: list[str], config_name: str = "config") -> None:
-    """Compose ``argv``'s config once and raise a one-line ConfigError for anything Hydra would refuse."""
+def check(argv: list[str], config_name: str = "config") -> Any:
+    """Compose ``argv``'s config once, raising a one-line ConfigError for anything Hydra would refuse; return it."""
     from hydra.errors import HydraException, MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
 
     line = split_argv(argv)
     if line.info:
-        return
+        return None
     overrides = first_values(line.overrides)
     for text in overrides:
         if text.startswith("hydra/launcher="):
@@ -149,6 +149,28 @@ def check(argv: list[str], config_name: str = "config") -> None:
         raise ConfigError(_bad_override(err, overrides, name, line.config_dir)) from None
     if "seed" in cfg:
         _check_seed(cfg.seed)
+    return cfg
+
+
+def _key(text: str) -> str:
+    """Return an override's key without its ``+``/``++``/``~`` prefix."""
+    return text.split("=", 1)[0].lstrip("+~")
+
+
+def with_recorded_overrides(argv: list[str], run_dir: Path) -> list[str]:
+    """Put the overrides ``run_dir`` was started with before ``argv``, so ``resume=DIR`` alone continues it.
+
+    A key given again keeps the new value; the runner then refuses it by name when it would change
+    a result (pipeline/run.py: prepare_run_dir).
+    """
+    from omegaconf import OmegaConf
+
+    recorded_file = run_dir / ".hydra" / "overrides.yaml"
+    if not recorded_file.is_file():
+        return argv
+    recorded = [str(o) for o in OmegaConf.load(recorded_file)]
+    given = {_key(a) for a in split_argv(argv).overrides}
+    return [o for o in recorded if _key(o) not in given and _key(o) != "resume"] + argv
 
 
 def _check_launcher(option: str) -> None:

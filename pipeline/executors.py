@@ -53,16 +53,93 @@ class Executor(ABC):
         """Release resources (a Ray connection)."""
 
 
-class LocalExecutor(Executor):
-    """Evaluate in this process, one arch at a time."""
+_POOL_EVALUATOR: Evaluator | None = None
 
-    def __init__(self, retries: int = 1) -> None:
+
+def _init_pool_worker(evaluator: Evaluator, threads: int) -> None:
+    """Hold the evaluator in a worker process; Ctrl-C is the parent's to handle."""
+    import signal
+
+    import torch
+
+    global _POOL_EVALUATOR
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+    _POOL_EVALUATOR = evaluator
+
+
+def _pool_evaluate(arch: Arch, attempts: int) -> dict[str, float] | Failure:
+    """Evaluate one arch in a worker process."""
+    assert _POOL_EVALUATOR is not None
+    return evaluate_with_retries(_POOL_EVALUATOR, arch, attempts)
+
+
+class LocalExecutor(Executor):
+    """Evaluate on this machine: in this process, or in ``workers`` processes of ``threads`` threads each.
+
+    ``workers=auto`` uses the usable cores (at most 8) for evaluators that run torch on the CPU
+    and this process otherwise (table lookups, CUDA). See ``pipeline/threads.py`` for why a fixed
+    thread count per evaluation and processes for the rest.
+    """
+
+    def __init__(self, retries: int = 1, workers: int | str = "auto", threads: int | str = 1) -> None:
+        from pipeline.threads import resolve_count, usable_cpus
+
         self.attempts = retries + 1
+        self.threads = resolve_count("executor.threads", threads, usable_cpus())
+        self.workers_setting = workers
+        resolve_count("executor.workers", workers, 1)  # checks the value now, before any evaluation
+        self._pool: Any = None
+        self._pool_key: int | None = None
+
+    def workers_for(self, evaluator: Evaluator) -> int:
+        """Return how many processes evaluate for ``evaluator``."""
+        from pipeline.threads import MAX_AUTO_WORKERS, resolve_count, usable_cpus
+
+        auto = min(usable_cpus() // self.threads, MAX_AUTO_WORKERS) if evaluator.parallel else 1
+        return max(1, resolve_count("executor.workers", self.workers_setting, auto))
 
     def map(self, evaluator: Evaluator, archs: Sequence[Arch]) -> Iterator[dict[str, float] | Failure]:
-        """Yield each arch's result as soon as it is ready."""
-        for arch in archs:
-            yield evaluate_with_retries(evaluator, arch, self.attempts)
+        """Yield each arch's result, in input order, as soon as it and those before it are ready."""
+        from pipeline.threads import torch_threads
+
+        workers = self.workers_for(evaluator)
+        if workers <= 1 or len(archs) <= 1:
+            with torch_threads(self.threads):
+                for arch in archs:
+                    yield evaluate_with_retries(evaluator, arch, self.attempts)
+            return
+        pool = self._pool_for(evaluator, workers)
+        futures = [pool.submit(_pool_evaluate, arch, self.attempts) for arch in archs]
+        try:
+            for future in futures:
+                try:
+                    yield future.result()
+                except Exception as err:  # the worker process died (killed, out of memory)
+                    yield Failure(f"worker process failed: {_one_line(err)}", self.attempts)
+                    self.close()
+                    pool = self._pool_for(evaluator, workers)
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def _pool_for(self, evaluator: Evaluator, workers: int) -> Any:
+        """Return the process pool for ``evaluator`` (kept across rounds: spawning costs seconds)."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if self._pool is None or self._pool_key != id(evaluator):
+            self.close()
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_init_pool_worker, initargs=(evaluator, self.threads))
+            self._pool_key = id(evaluator)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes, if any."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._pool_key = None, None
 
 
 def _ray_batch(evaluator: Evaluator, archs: list[Arch], attempts: int) -> list[dict[str, float] | Failure]:
@@ -78,7 +155,9 @@ class RayExecutor(Executor):
         try:
             import ray
         except ImportError:
-            raise RuntimeError("executor=ray needs Ray: pip install 'nas-shrink[ray]'") from None
+            from pipeline.errors import ConfigError  # here: pipeline.errors imports this module
+
+            raise ConfigError("executor=ray needs Ray, which is not installed; run: pip install 'nas-shrink[ray]'") from None
         self.ray, self.batch_size, self.retries = ray, batch_size, retries
         if not ray.is_initialized():
             # "local" starts a private instance; "auto" or ray://host:port joins a cluster.

@@ -7,11 +7,21 @@ SOURCE is a ``shrunk_space.json`` path or ``runs:/<run_id>/shrunk_space.json`` (
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
 from spaces.exchange import FORMATS, configspace, export
 from spaces.shrunk import ShrunkSpace, ShrunkSpaceError
+
+# Formats that need a library the core install does not bring: module -> the pip command.
+NEEDS = {"configspace": ("ConfigSpace", "pip install 'nas-shrink[export]'")}
+
+
+def missing_libraries(formats: tuple[str, ...]) -> dict[str, str]:
+    """Return format -> install hint for each requested format whose library is absent."""
+    return {fmt: f"needs {NEEDS[fmt][0]}: {NEEDS[fmt][1]}" for fmt in formats
+            if fmt in NEEDS and importlib.util.find_spec(NEEDS[fmt][0]) is None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +33,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="format to write (repeatable; default: all)")
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for runs:/ sources")
     args = parser.parse_args(argv)
+    missing = missing_libraries(tuple(args.formats or FORMATS))
+    if args.formats and missing:  # asked for by name: refuse rather than write less than asked
+        fmt, hint = next(iter(missing.items()))
+        print(f"error: format {fmt!r} {hint}", file=sys.stderr)
+        return 2
     try:
         shrunk = ShrunkSpace.load(args.source, tracking_uri=args.tracking_uri)
-        paths = export(shrunk, args.out, tuple(args.formats or FORMATS))
+        paths = export(shrunk, args.out, tuple(f for f in args.formats or FORMATS if f not in missing))
     except (ShrunkSpaceError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -33,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({shrunk.base.size()} archs)")
     for fmt, path in paths.items():
         print(f"  {fmt:<12} {path}")
+    for fmt, hint in missing.items():
+        print(f"  {fmt:<12} skipped: {hint}")
     if "configspace" in paths:
         factor = configspace(shrunk)[1]
         print(f"  configspace is LOSSY: its per-decision product holds {factor:.1f}x the shrunk space's archs")

@@ -191,6 +191,9 @@ def supernet_configs(cfg: DictConfig, space: SearchSpace, evaluator: Evaluator) 
         raise ConfigError(f"supernet.enabled=true but space {space.name!r} has no supernet (nb201, mobilenet do)")
     if enabled is False or (enabled == "auto" and (not has_supernet or isinstance(evaluator, BenchmarkEvaluator))):
         return {}
+    from pipeline.threads import resolve_count
+
+    resolve_count("supernet.threads", raw.get("threads", 1), 1)  # refused now, not after the whole budget
     return typed_settings(raw, {"supernet": supernet.Cfg, "search": search.Cfg}, "supernet", "the supernet",
                           also_known=("enabled",))
 
@@ -279,9 +282,11 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
         recorded = flatten(read_json(manifest)["config"])
         diff = sorted(k for k in current.keys() | recorded.keys() if current.get(k) != recorded.get(k))
         if diff:
+            shown = "; ".join(f"{k}={recorded.get(k, '(unset)')}, not {current.get(k, '(unset)')}" for k in diff[:3])
+            more = f" (and {len(diff) - 3} more keys)" if len(diff) > 3 else ""
             raise ConfigError(
-                f"resume: {run_dir} was made with a different config ({', '.join(diff[:5])}); "
-                "resume with the same overrides or start a new run"
+                f"resume: {run_dir} was made with {shown}{more}; drop those overrides to continue it "
+                "(resume=DIR alone reuses its settings), or start a new run without resume="
             )
     else:
         write_json(manifest, {"config": _manifest_config(cfg)})
@@ -416,8 +421,8 @@ def summary_lines(final: dict[str, float], space: SearchSpace, rounds: int, spen
 
 def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None, sweep_parent: str | None = None) -> RunResult:
     """Run the whole pipeline into ``run_dir`` and log it to MLflow (under ``sweep_parent`` if given)."""
+    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)  # an unreachable server is refused first
     prepare_run_dir(run_dir, cfg)
-    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
     runner = Runner(cfg, run_dir, tracker, progress=bool(cfg.progress))
     tags = {**runner.evaluator.tags(), "space": runner.space.name, "seed": str(cfg.seed),
             "method": runner.loop.method, "git_sha": git_sha(), "run_dir": str(run_dir.resolve())}

@@ -43,12 +43,38 @@ def retry_locked(call: Callable[..., Any], *args: Any, attempts: int = 12, **kwa
     raise AssertionError("unreachable")
 
 
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    """Refuse an http(s) tracking URI whose server does not answer ``/health`` within ``timeout`` seconds.
+
+    MLflow's client retries an unreachable server for minutes before a traceback; a user who
+    typed a wrong host should hear so at once.
+    """
+    import urllib.error
+    import urllib.request
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return  # the server answered (a proxy or an older server without /health): let MLflow talk to it
+    except (OSError, ValueError) as err:
+        from pipeline.errors import ConfigError  # here: pipeline.errors imports modules that import this one
+
+        reason = getattr(err, "reason", err)
+        raise ConfigError(f"tracking.uri={uri!r}: no MLflow server answers ({reason}); start one with "
+                          f"`mlflow server --host 0.0.0.0 --port 5000` or drop tracking.uri for the "
+                          f"embedded sqlite:///mlflow.db") from None
+
+
 class Tracker:
     """Thin layer over ``MlflowClient`` with explicit run ids (no global active-run state)."""
 
     def __init__(self, uri: str, experiment: str) -> None:
         from mlflow.tracking import MlflowClient
 
+        check_server(uri)
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         found = retry_locked(self.client.get_experiment_by_name, experiment)

@@ -36,6 +36,12 @@ class Evaluator(ABC):
         params, flops = self.space.costs(arch, splits.input_shape, splits.num_classes)
         return {"params": float(params), "flops": float(flops)}
 
+    @property
+    def parallel(self) -> bool:
+        """Whether worker processes speed this evaluator up (torch on the CPU; not lookups, not CUDA)."""
+        device = getattr(self, "device", None)
+        return device is not None and getattr(device, "type", None) == "cpu"
+
     def tags(self) -> dict[str, str]:
         """Return what identifies this evaluator in run metadata."""
         return {"evaluator": self.name, "metric": self.metric}

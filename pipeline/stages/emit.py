@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.context import StageContext
+from pipeline.errors import ConfigError
 from pipeline.metrics import space_metrics
 from spaces.shrunk import LIST_LIMIT, Pocket, ShrunkSpace
 
@@ -33,9 +34,8 @@ def best_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     scored = [r for r in rounds if r["pockets"] and not math.isnan(r["summary"]["mean_pocket_score"])]
     scored = [r for r in scored if r["round"] > 0] or scored
     if not scored:
-        raise RuntimeError(
-            "no round produced a pocket; raise shrink.budget or lower shrink.min_pocket_size / good_quantile"
-        )
+        raise ConfigError(f"no round of {len(rounds)} grew a pocket, so there is no space to emit; raise shrink.budget, "
+                          "or lower shrink.min_pocket_size / shrink.good_quantile")
     return max(reversed(scored), key=lambda r: r["summary"]["mean_pocket_score"])
 
 
@@ -74,7 +74,8 @@ def last_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Return the last round that holds a pocket."""
     kept = [r for r in rounds if r["pockets"]]
     if not kept:
-        raise RuntimeError("no round produced a non-empty space; raise shrink.budget or shrink.size")
+        raise ConfigError(f"no round of {len(rounds)} grew a pocket, so there is no space to emit; raise shrink.budget, "
+                          "or lower shrink.min_pocket_size / shrink.good_quantile")
     return kept[-1]
 
 

@@ -22,6 +22,7 @@ from pipeline.stages.supernet import shrunk_space
 from pipeline.supernet.models import build_supernet, extract_subnet
 from pipeline.supernet.search import EvolutionCfg, evolve, rank_correlations
 from pipeline.supernet.train import load_weights, recalibrate_bn, subnet_accuracy
+from pipeline.threads import resolve_count, torch_threads, usable_cpus
 from spaces.base import Arch
 from spaces.shrunk import LIST_LIMIT
 
@@ -40,10 +41,17 @@ class Cfg:
     mutation_prob: float
     batch_size: int = 256  # calibration batch size
     device: str = "auto"
+    threads: int | str = 1  # CPU threads (auto: every usable core), as for supernet training
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Rank both sets, run the evolution, save ``ranking.csv`` and ``search.json``."""
+    with torch_threads(resolve_count("supernet.threads", cfg.threads, usable_cpus())):
+        return _search(ctx, cfg)
+
+
+def _search(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
+    """Rank and search with the current thread setting."""
     space, shrunk, splits = ctx.space, shrunk_space(ctx.run_dir), ctx.dataset.splits
     device = pick_device(cfg.device)
     model = load_weights(build_supernet(space, splits.input_shape, splits.num_classes), ctx.run_dir / "supernet")

@@ -15,6 +15,7 @@ from pipeline.context import StageContext
 from pipeline.errors import ConfigError
 from pipeline.supernet.models import build_supernet
 from pipeline.supernet.train import TrainCfg, train_supernet
+from pipeline.threads import resolve_count, torch_threads, usable_cpus
 from spaces.base import CategoricalSpace
 from spaces.shrunk import ShrunkSpace
 
@@ -35,6 +36,7 @@ class Cfg:
     device: str = "auto"
     bf16: bool = True  # bf16 autocast on CUDA
     channels_last: bool = True  # channels-last tensors on CUDA
+    threads: int | str = 1  # CPU threads (auto: every usable core); pipeline/threads.py says why 1
 
 
 def shrunk_space(run_dir: Path) -> ShrunkSpace:
@@ -53,6 +55,12 @@ def _progress(ctx: StageContext, so_far: list[dict[str, float]], epochs: int) ->
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Train (or resume) the supernet and return its last epoch's figures."""
+    with torch_threads(resolve_count("supernet.threads", cfg.threads, usable_cpus())):
+        return _train(ctx, cfg)
+
+
+def _train(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
+    """Train the supernet with the current thread setting."""
     if cfg.sample_from not in ("shrunk", "full"):
         raise ConfigError(f"supernet.sample_from={cfg.sample_from!r} is not one of shrunk, full")
     if not isinstance(ctx.space, CategoricalSpace):

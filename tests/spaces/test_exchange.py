@@ -95,3 +95,19 @@ def test_export_cli(shrunk: ShrunkSpace, tmp_path: Path, capsys: pytest.CaptureF
     assert "3 archs in 2 pockets" in out and "configspace is LOSSY" in out and "10.7x" in out
     assert export_main([str(tmp_path / "none.json"), "--out", str(tmp_path / "x")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_export_without_configspace_skips_it_with_a_note(shrunk: ShrunkSpace, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ConfigSpace" else real(name, *a))
+    source = str(shrunk.save(tmp_path / "s.json"))
+    assert export_main([source, "--out", str(tmp_path / "x")]) == 0
+    out = capsys.readouterr().out
+    assert "configspace  skipped: needs ConfigSpace: pip install 'nas-shrink[export]'" in out
+    assert (tmp_path / "x" / "archs.txt").is_file() and not (tmp_path / "x" / "configspace.json").exists()
+    assert export_main([source, "--out", str(tmp_path / "y"), "--format", "configspace"]) == 2
+    assert capsys.readouterr().err.strip() == "error: format 'configspace' needs ConfigSpace: pip install 'nas-shrink[export]'"
