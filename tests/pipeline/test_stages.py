@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.context import StageContext, round_dir
 from pipeline.datasets import Digits
+from pipeline.errors import ConfigError
 from pipeline.evaluators.benchmark import BenchmarkEvaluator
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, select
 from spaces.shrunk import ShrunkSpace
