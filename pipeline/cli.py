@@ -92,7 +92,10 @@ def first_values(overrides: list[str]) -> list[str]:
         if not parsed.key_or_group:
             raise ConfigError(f"override {text!r} has no key; write KEY=VALUE, e.g. seed=3")
         if parsed.is_sweep_override() and not parsed.is_hydra_override():
-            values = list(parsed.sweep_string_iterator())
+            try:
+                values = list(parsed.sweep_string_iterator())
+            except Exception:  # a glob sweep lists its values only against the config: Hydra checks it
+                continue
             if parsed.key_or_group == "seed":
                 for value in values:
                     _check_seed(value)

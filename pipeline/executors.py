@@ -7,6 +7,7 @@ stops a run. Results do not depend on the executor: every evaluation is seeded b
 
 from __future__ import annotations
 
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -79,13 +80,17 @@ class LocalExecutor(Executor):
 
     ``workers=auto`` uses the usable cores (at most 8) for evaluators that run torch on the CPU
     and this process otherwise (table lookups, CUDA). See ``pipeline/threads.py`` for why a fixed
-    thread count per evaluation and processes for the rest.
+    thread count per evaluation and processes for the rest. The processes start only once
+    evaluations have taken ``spawn_after_s`` seconds here: spawning one costs seconds (it imports
+    torch), which a short run never earns back. Neither choice changes a result.
     """
 
-    def __init__(self, retries: int = 1, workers: int | str = "auto", threads: int | str = 1) -> None:
+    def __init__(self, retries: int = 1, workers: int | str = "auto", threads: int | str = 1,
+                 spawn_after_s: float = 10.0) -> None:
         from pipeline.threads import resolve_count, usable_cpus
 
         self.attempts = retries + 1
+        self.spawn_after_s, self._spent = float(spawn_after_s), 0.0
         self.threads = resolve_count("executor.threads", threads, usable_cpus())
         self.workers_setting = workers
         resolve_count("executor.workers", workers, 1)  # checks the value now, before any evaluation
@@ -104,10 +109,13 @@ class LocalExecutor(Executor):
         from pipeline.threads import torch_threads
 
         workers = self.workers_for(evaluator)
-        if workers <= 1 or len(archs) <= 1:
+        if workers <= 1 or len(archs) <= 1 or (self._pool is None and self._spent < self.spawn_after_s):
             with torch_threads(self.threads):
                 for arch in archs:
-                    yield evaluate_with_retries(evaluator, arch, self.attempts)
+                    start = time.perf_counter()
+                    result = evaluate_with_retries(evaluator, arch, self.attempts)
+                    self._spent += time.perf_counter() - start
+                    yield result
             return
         pool = self._pool_for(evaluator, workers)
         futures = [pool.submit(_pool_evaluate, arch, self.attempts) for arch in archs]

@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-# Alembic prints a line per migration when a fresh SQLite store is created; keep output readable.
+# Alembic and MLflow print a line per migration step when a fresh SQLite store is created; keep output readable.
 logging.getLogger("alembic").setLevel(logging.WARNING)
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

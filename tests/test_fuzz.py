@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.__main__ import check_overrides
+from pipeline.cli import first_values
 from pipeline.errors import ConfigError
 from pipeline.evaluators.base import EvaluatorError
 from pipeline.evaluators.benchmark import read_table
@@ -82,7 +82,7 @@ def test_shrink_settings_are_accepted_or_named(overrides: dict) -> None:
 def test_raw_overrides_fail_in_hydra_or_compose(override: str) -> None:
     TALLY["raw override"] += 1
     try:
-        check_overrides([override])  # what `python -m pipeline` runs before Hydra
+        first_values([override])  # what `python -m pipeline` checks before composing
         cfg = compose_cfg(override)
         stage_configs(OmegaConf.to_container(cfg.shrink, resolve=True))
     except (HydraException, OmegaConfBaseException, ConfigError) as err:

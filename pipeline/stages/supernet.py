@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from pipeline.context import StageContext
 from pipeline.errors import ConfigError
 from pipeline.supernet.models import build_supernet
@@ -66,11 +68,15 @@ def _train(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     if not isinstance(ctx.space, CategoricalSpace):
         raise ConfigError(f"no supernet for space {ctx.space.name!r}; use supernet=none")
     splits = ctx.dataset.splits
-    model = build_supernet(ctx.space, splits.input_shape, splits.num_classes)
+    seed = int(ctx.rng.integers(2**31))
+    # The initial weights come from the run's seed, not from whatever torch's global generator
+    # holds after the evaluations (which ran in other processes or not at all on a resume).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_supernet(ctx.space, splits.input_shape, splits.num_classes)
     sampler = shrunk_space(ctx.run_dir) if cfg.sample_from == "shrunk" else ctx.space
-    train = TrainCfg(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay,
-                     seed=int(ctx.rng.integers(2**31)), device=cfg.device, bf16=cfg.bf16,
-                     channels_last=cfg.channels_last)
+    train = TrainCfg(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, seed=seed,
+                     device=cfg.device, bf16=cfg.bf16, channels_last=cfg.channels_last)
     history = train_supernet(model, ctx.space, sampler, splits.train, train, ctx.folder,
                              on_epoch=lambda so_far: _progress(ctx, so_far, cfg.epochs))
     ctx.save("curves", history)

@@ -86,3 +86,35 @@ def test_ray_executor_matches_local(toy_table: Path) -> None:
         executor.close()
     assert isinstance(remote[0], Failure) and remote[0].attempts == 2
     assert remote[1:] == local[1:]  # same results, same order
+
+
+def test_worker_processes_give_the_in_process_results_in_order() -> None:
+    from pipeline.evaluators.train import TrainEvaluator
+
+    space = ToySpace()
+    evaluator = TrainEvaluator(space, Digits(), seed=0, epochs=1)
+    picked = archs(6)
+    untimed = lambda results: [{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in results]  # noqa: E731
+    here = untimed(LocalExecutor(workers=1).map(evaluator, picked))
+    pool = LocalExecutor(workers=2, spawn_after_s=0)
+    try:
+        assert pool.workers_for(evaluator) == 2
+        assert untimed(pool.map(evaluator, picked)) == here and pool._pool is not None
+    finally:
+        pool.close()
+
+
+def test_auto_workers_follow_the_evaluator_and_short_runs_stay_in_process() -> None:
+    from pipeline.evaluators.train import TrainEvaluator
+    from pipeline.threads import usable_cpus
+
+    executor = LocalExecutor()
+    train = TrainEvaluator(ToySpace(), Digits(), seed=0, epochs=1)
+    assert executor.workers_for(train) == min(usable_cpus(), 8)
+    train.device = __import__("torch").device("cuda")  # CUDA (or a table lookup, which has no device): this process
+    assert executor.workers_for(train) == 1
+    train.device = __import__("torch").device("cpu")
+    list(executor.map(train, archs(2)))
+    assert executor._pool is None  # far less than spawn_after_s of work: no process was started
+    with pytest.raises(Exception, match="executor.workers=0 must be a positive integer or auto"):
+        LocalExecutor(workers=0)

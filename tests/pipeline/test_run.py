@@ -67,7 +67,7 @@ def test_resume_reuses_finished_stages_and_matches(tmp_path: Path, toy_table: Pa
 
 def test_resume_with_another_config_is_refused(tmp_path: Path, toy_table: Path) -> None:
     run(toy_cfg(tmp_path, toy_table), tmp_path / "run")
-    with pytest.raises(ConfigError, match="different config .*seed"):
+    with pytest.raises(ConfigError, match="was made with seed=0, not 5; drop those overrides"):
         run(toy_cfg(tmp_path, toy_table, "seed=5"), tmp_path / "run")
 
 
