@@ -86,7 +86,7 @@ class LocalExecutor(Executor):
     """
 
     def __init__(self, retries: int = 1, workers: int | str = "auto", threads: int | str = 1,
-                 spawn_after_s: float = 10.0) -> None:
+                 spawn_after_s: float = 30.0) -> None:
         from pipeline.threads import resolve_count, usable_cpus
 
         self.attempts = retries + 1

@@ -21,9 +21,8 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("flag", ["+space=toy", "space=toy"])
-def test_toy_run_prints_run_id_table_and_shrunk_path(tmp_path: Path, flag: str) -> None:
-    out = cli(tmp_path, flag, *QUICK)
+def test_toy_run_prints_run_id_table_and_shrunk_path(tmp_path: Path) -> None:
+    out = cli(tmp_path, "space=toy", *QUICK)  # "+space=toy" as written: tests/test_readme.py
     assert out.returncode == 0, out.stderr
     assert "round  evals  evals_total  pockets  space_size" in out.stdout
     assert "evaluations: 14 spent of budget 14" in out.stdout and "emitted: round " in out.stdout
@@ -120,11 +119,21 @@ def test_override_without_a_key_is_one_line(tmp_path: Path) -> None:
     (["-m", "seed=0,1,x"], "error: seed='x' is not a non-negative integer"),
     (["shrink.budget=[1"], "error: cannot read override 'shrink.budget=[1'"),
 ])
-def test_composition_mistakes_are_one_line_with_the_closest_name(tmp_path: Path, args: list[str], expected: str) -> None:
-    done = cli(tmp_path, *args)
+def test_composition_mistakes_are_one_line_with_the_closest_name(args: list[str], expected: str) -> None:
+    from pipeline.cli import check, normalise_argv
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        check(normalise_argv(args))
+    message = f"error: {caught.value}"
+    assert message.startswith(expected) and "\n" not in message, message
+
+
+def test_a_misspelt_key_is_refused_in_one_line_before_any_run_folder(tmp_path: Path) -> None:
+    done = cli(tmp_path, "shrink.budgt=5")
     assert done.returncode != 0 and "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith(expected), done.stderr
-    assert not (tmp_path / "outputs").exists()  # refused before any run folder or evaluation
+    assert done.stderr.strip() == "error: unknown key 'shrink.budgt'; did you mean shrink.budget?"
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_missing_launcher_plugin_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

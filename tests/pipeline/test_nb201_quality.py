@@ -14,7 +14,8 @@ from spaces.shrunk import ShrunkSpace
 from tests.conftest import compose_cfg
 
 
-@pytest.mark.parametrize("dataset", ["cifar10", "cifar100", "ImageNet16-120"])
+@pytest.mark.parametrize("dataset", ["cifar10", pytest.param("cifar100", marks=pytest.mark.slow),
+                                     pytest.param("ImageNet16-120", marks=pytest.mark.slow)])
 def test_shrunk_space_beats_full_space_and_holds_a_top1_arch(tmp_path: Path, nb201_table: Path, dataset: str) -> None:
     cfg = compose_cfg("evaluator=benchmark", f"evaluator.path={nb201_table}", f"dataset={dataset}",
                       "progress=false", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
