@@ -16,6 +16,7 @@ from tests.conftest import compose_cfg
 SMALL = ("evaluator=zico", "shrink.budget=36", "shrink.n_samples=20", "progress=false", "supernet=none")
 
 
+@pytest.mark.slow  # ~30 s; the default suite checks FLOPs budgets on NB-Macro (tests/spaces/test_nb_macro.py)
 def test_mobilenet_under_a_flops_budget_keeps_every_member_feasible(tmp_path: Path) -> None:
     budget = 6_800_000  # FLOPs at 32x32 digits input, half width: roughly the lower third of the space
     cfg = compose_cfg("space=mobilenet", *SMALL, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
