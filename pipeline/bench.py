@@ -35,6 +35,7 @@ from pipeline.artifacts import parse_number
 from pipeline.cli import check
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
 from pipeline.evaluators.train import TrainEvaluator
+from pipeline.locks import exclusive
 from pipeline.run import build, git_sha
 from pipeline.tracking import Tracker, flatten
 from spaces.base import CategoricalSpace, SearchSpace
@@ -70,23 +71,44 @@ def arch_list(space: SearchSpace, n: int | None, seed: int) -> list[str]:
 
 
 def read_done(out: Path, header: list[str]) -> list[dict[str, str]]:
-    """Return the complete rows already in ``out``, rewriting it without a torn last row."""
-    if not out.exists():
+    """Return the complete rows already in ``out`` (never rewriting it)."""
+    if not out.exists() or out.stat().st_size == 0:
         return []
     with out.open(newline="") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames != header:
             raise ConfigError(f"{out} was built with another protocol (columns {reader.fieldnames}); "
                               "use a new out= path or the same settings")
-        rows = [r for r in reader if all(r.get(k) not in (None, "") for k in ("arch", "seed", "val_acc", "trained_as"))]
-    _write(out, header, rows, mode="w")
-    return rows
+        required = ("arch", "seed", "val_acc", "trained_as")
+        return [r for r in reader if None not in r and all(r.get(k) not in (None, "") for k in required)]
 
 
-def _write(out: Path, header: list[str], rows: list[dict[str, Any]], mode: str = "a") -> None:
-    """Append (or rewrite) rows and flush them to disk."""
-    fresh = mode == "w" or not out.exists()
-    with out.open(mode if not fresh else "w", newline="") as handle:
+def drop_torn_tail(out: Path) -> int:
+    """Cut a row that a kill left unfinished (the table's last byte is not a line end); return bytes cut.
+
+    A row is complete exactly when its line terminator was written, so the check is structural:
+    a torn row whose last cell happens to parse (``trained_as`` = ``'|no'``) is still cut. The
+    fix is a copy renamed over the table, so a kill during the repair leaves the old file.
+    """
+    if not out.exists():
+        return 0
+    data = out.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end == len(data):
+        return 0
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data[:end])
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, out)
+    return len(data) - end
+
+
+def _write(out: Path, header: list[str], rows: list[dict[str, Any]]) -> None:
+    """Append rows (after a header when the table is new or empty) and flush them to disk."""
+    fresh = not out.exists() or out.stat().st_size == 0
+    with out.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
         if fresh:
             writer.writeheader()
@@ -142,6 +164,7 @@ class Builder:
     def run(self, archs: list[str], workers: int, threads: int, progress: bool, limit: int | None = None) -> BenchResult:
         """Train what is missing, write every member's rows, return the counts."""
         start = time.perf_counter()
+        drop_torn_tail(self.out)
         done_rows = read_done(self.out, self.header)
         done = {(r["arch"], int(float(r["seed"]))) for r in done_rows}
         trained_before = {(r["arch"], int(float(r["seed"]))): r for r in done_rows if r["arch"] == r["trained_as"]}
@@ -208,7 +231,8 @@ def build_benchmark(cfg: DictConfig, limit: int | None = None) -> BenchResult:
     tags = {"space": space.name, "dataset": evaluator.dataset.name, "git_sha": git_sha(), "out": str(out.resolve())}
     with tracker.run(f"bench-{space.name}-{evaluator.dataset.name}", None, tags) as run_id:
         tracker.params(run_id, flatten(OmegaConf.to_container(cfg, resolve=True)))
-        result = builder.run(archs, int(cfg.workers), threads, bool(cfg.progress), limit)
+        with exclusive(out.with_name(out.name + ".lock"), f"benchmark table {out}"):
+            result = builder.run(archs, int(cfg.workers), threads, bool(cfg.progress), limit)
         tracker.metrics(run_id, {"archs_requested": len(archs), "rows": result.rows, "trained": result.trained,
                                  "reused_rows": result.reused, "archs_per_hour": result.archs_per_hour,
                                  "equivalence_classes": len(builder.classes_of(archs))})

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from pipeline import CONF_DIR
 from pipeline.errors import ConfigError
+
+# `hydra.run.dir` ends in the process id: two runs started in the same second get two folders.
+OmegaConf.register_new_resolver("pid", os.getpid, replace=True)
 
 # Hydra flags that take a value (the value is not an override).
 VALUE_FLAGS = frozenset({"-cd", "--config-dir", "-cn", "--config-name", "-cp", "--config-path",

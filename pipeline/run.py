@@ -39,6 +39,7 @@ from pipeline.errors import ConfigError
 from pipeline.evaluators.base import Evaluator
 from pipeline.evaluators.benchmark import BenchmarkEvaluator, read_table
 from pipeline.executors import Executor, LocalExecutor
+from pipeline.locks import exclusive
 from pipeline.metrics import space_metrics
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, search, select, supernet
 from pipeline.tracking import Tracker, flatten
@@ -48,6 +49,7 @@ STAGES: dict[str, ModuleType] = {
     "sample": sample, "explore": explore, "evaluate": evaluate, "graph": graph,
     "pockets": pockets, "select": select, "refine": refine, "emit": emit, "supernet": supernet, "search": search,
 }
+LOCK_FILE = ".lock"  # held by the one process working in a run folder (pipeline/locks.py)
 FINAL_STAGES = ("emit", "supernet", "search")  # run once after the rounds, in their own top-level folders
 ROUND_COLUMNS = ("evaluated", "evaluated_total", "pockets", "shrunk_size", "evaluated_members",
                  "mean_pocket_score", "best_pocket_score", "best_overall", "top10_mean")
@@ -153,10 +155,23 @@ def _check_ranges(shrink: dict[str, Any]) -> None:
             raise ConfigError(f"shrink.{key}={shrink[key]!r} must lie in [0, 1]")
     if not 0.0 <= float(shrink.get("good_quantile", 0.5)) < 1.0:
         raise ConfigError(f"shrink.good_quantile={shrink['good_quantile']!r} must lie in [0, 1)")
+    if shrink.get("method") == "lissnas":
+        _check_pockets_can_grow(shrink)
     rules = {"rule": ("random", "top", "op_pruning", "regnet"), "acquisition": ("ucb", "random")}
     for key, allowed in rules.items():
         if key in shrink and shrink[key] not in allowed:
             raise ConfigError(f"shrink.{key}={shrink[key]!r} is not one of {', '.join(allowed)}")
+
+
+def _check_pockets_can_grow(shrink: dict[str, Any]) -> None:
+    """Refuse pocket settings no run can satisfy, so the refusal comes before the budget is spent."""
+    min_size, budget = int(shrink.get("min_pocket_size", 2)), int(shrink.get("budget", 1))
+    if shrink.get("radius", 1) == 0 and min_size > 1:
+        raise ConfigError(f"shrink.radius=0 leaves every pocket its seed alone, below shrink.min_pocket_size={min_size}; "
+                          "use radius >= 1 or min_pocket_size=1")
+    if min_size > budget:
+        raise ConfigError(f"shrink.min_pocket_size={min_size} exceeds shrink.budget={budget}: a pocket holds evaluated "
+                          "archs, so none could ever be kept; lower min_pocket_size")
 
 
 def build(cfg: DictConfig) -> tuple[SearchSpace, Evaluator, Any]:
@@ -422,14 +437,15 @@ def summary_lines(final: dict[str, float], space: SearchSpace, rounds: int, spen
 def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None, sweep_parent: str | None = None) -> RunResult:
     """Run the whole pipeline into ``run_dir`` and log it to MLflow (under ``sweep_parent`` if given)."""
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)  # an unreachable server is refused first
-    prepare_run_dir(run_dir, cfg)
-    runner = Runner(cfg, run_dir, tracker, progress=bool(cfg.progress))
-    tags = {**runner.evaluator.tags(), "space": runner.space.name, "seed": str(cfg.seed),
-            "method": runner.loop.method, "git_sha": git_sha(), "run_dir": str(run_dir.resolve())}
-    try:
-        return _run(cfg, run_dir, hydra_dir, sweep_parent, tracker, runner, tags)
-    finally:
-        runner.executor.close()
+    with exclusive(run_dir / LOCK_FILE, f"run folder {run_dir}"):
+        prepare_run_dir(run_dir, cfg)
+        runner = Runner(cfg, run_dir, tracker, progress=bool(cfg.progress))
+        tags = {**runner.evaluator.tags(), "space": runner.space.name, "seed": str(cfg.seed),
+                "method": runner.loop.method, "git_sha": git_sha(), "run_dir": str(run_dir.resolve())}
+        try:
+            return _run(cfg, run_dir, hydra_dir, sweep_parent, tracker, runner, tags)
+        finally:
+            runner.executor.close()
 
 
 def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: str | None, tracker: Tracker,

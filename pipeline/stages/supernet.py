@@ -40,6 +40,15 @@ class Cfg:
     channels_last: bool = True  # channels-last tensors on CUDA
     threads: int | str = 1  # CPU threads (auto: every usable core); pipeline/threads.py says why 1
 
+    def __post_init__(self) -> None:
+        """Refuse settings that could only fail after the whole budget is spent."""
+        if self.sample_from not in ("shrunk", "full"):
+            raise ConfigError(f"supernet.sample_from={self.sample_from!r} is not one of shrunk, full")
+        for key in ("epochs", "batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"supernet.{key}={value!r} must be an integer >= 1")
+
 
 def shrunk_space(run_dir: Path) -> ShrunkSpace:
     """Return the shrunk space the emit stage wrote."""
@@ -63,8 +72,6 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
 
 def _train(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Train the supernet with the current thread setting."""
-    if cfg.sample_from not in ("shrunk", "full"):
-        raise ConfigError(f"supernet.sample_from={cfg.sample_from!r} is not one of shrunk, full")
     if not isinstance(ctx.space, CategoricalSpace):
         raise ConfigError(f"no supernet for space {ctx.space.name!r}; use supernet=none")
     splits = ctx.dataset.splits

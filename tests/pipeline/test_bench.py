@@ -100,3 +100,75 @@ def test_equivalent_cells_are_trained_once_and_mapped(tmp_path: Path) -> None:
     assert float(table[DEAD_BRANCH[0]]["params"]) > float(table[DEAD_BRANCH[1]]["params"])
     model = space.build_model(space.from_str(DEAD_BRANCH[1]), (1, 8, 8), 10)
     assert float(table[DEAD_BRANCH[1]]["params"]) == sum(p.numel() for p in model.parameters())
+
+
+def test_a_torn_last_row_is_cut_by_structure_and_a_whole_table_is_never_rewritten(tmp_path: Path) -> None:
+    import os
+
+    from pipeline.bench import drop_torn_tail
+
+    cfg = bench_cfg(tmp_path)
+    first = build_benchmark(cfg, limit=3)
+    whole = first.out.read_bytes()
+    inode = os.stat(first.out).st_ino
+    assert drop_torn_tail(first.out) == 0 and os.stat(first.out).st_ino == inode  # untouched
+    last = whole.decode().splitlines()[-1]
+    torn = last[: last.rindex(",") + 2]  # cut inside trained_as: the cell still parses ('|' or 'w')
+    with first.out.open("a") as handle:
+        handle.write(torn)
+    assert drop_torn_tail(first.out) == len(torn) and first.out.read_bytes() == whole
+    first.out.write_text(first.out.read_text().splitlines()[0][:7])  # killed inside the header
+    assert drop_torn_tail(first.out) == 7 and build_benchmark(cfg).rows == 27
+
+
+def test_a_table_is_built_by_one_process_at_a_time(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pipeline.errors import ConfigError
+    from tests.conftest import ROOT
+
+    lock = tmp_path / "toy.csv.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from pipeline.locks import exclusive\n"
+                               f"with exclusive(Path({str(lock)!r}), 'x'):\n print('held', flush=True); time.sleep(60)"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(ConfigError, match=rf"benchmark table .*toy.csv is in use by pid {holder.pid} on "):
+            build_benchmark(bench_cfg(tmp_path))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert build_benchmark(bench_cfg(tmp_path, "n=2")).rows == 2  # the holder died: its lock went with it
+
+
+@pytest.mark.slow
+def test_twenty_sigkills_at_random_points_leave_the_uninterrupted_table(tmp_path: Path) -> None:
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    def command(out: Path) -> list[str]:
+        return [sys.executable, "-m", "pipeline.bench", "space=toy", "evaluator.epochs=1", "evaluator.record_epochs=[1]",
+                "progress=false", f"out={out}", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"]
+
+    clean = tmp_path / "clean.csv"
+    assert subprocess.run(command(clean), cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
+    killed, rng = tmp_path / "killed.csv", random.Random(0)
+    for _ in range(20):  # kills land in start-up (imports, tail repair), training and appends
+        proc = subprocess.Popen(command(killed), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+        time.sleep(rng.uniform(0.5, 6.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert subprocess.run(command(killed), cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
+    key = lambda r: (r["arch"], r["seed"])  # noqa: E731
+    drop = {"train_seconds"}  # wall time differs between builds
+    strip = lambda table: sorted(({k: v for k, v in r.items() if k not in drop} for r in table), key=key)  # noqa: E731
+    assert strip(rows(killed)) == strip(rows(clean))
+    assert len(rows(killed)) == 27 and killed.read_bytes().endswith(b"\n")

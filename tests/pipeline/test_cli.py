@@ -180,3 +180,20 @@ def test_ctrl_c_during_evaluation_prints_the_resume_command(tmp_path: Path) -> N
     assert proc.returncode == 130 and len(lines) <= 3, err
     run_dir = lines[-1].split("resume with: python -m pipeline resume=")[1]
     assert (tmp_path / run_dir / "run.json").is_file()
+
+
+@pytest.mark.slow
+def test_twenty_simultaneous_identical_starts_get_twenty_folders_and_one_result(tmp_path: Path) -> None:
+    import json
+
+    first = cli(tmp_path, "space=toy", *QUICK)  # creates the SQLite store once (a fresh store is not concurrent-safe)
+    assert first.returncode == 0, first.stderr
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-m", "pipeline", "space=toy", *QUICK], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(20)]
+    outs = [(p.communicate(timeout=900), p.returncode) for p in procs]
+    assert all(rc == 0 for _, rc in outs), [err for (_, err), rc in outs if rc][:1]
+    paths = [Path(out.split("Shrunk space: ")[1].split()[0]) for (out, _), _ in outs]
+    assert len({p.parent.parent for p in paths}) == 20
+    members = lambda p: sorted(str(m) for pk in json.loads(p.read_text())["pockets"] for m in pk["members"])  # noqa: E731
+    assert all(members(p) == members(paths[0]) for p in paths)

@@ -81,6 +81,8 @@ def test_resume_with_another_config_is_refused(tmp_path: Path, toy_table: Path) 
     ("shrink.target_fraction=2.0", r"shrink.target_fraction=2.0 must lie in \[0, 1\]"),
     ("shrink.batch_size=0", r"shrink.batch_size=0 must be an integer >= 1"),
     ("shrink.mutation_fraction=1.5", r"shrink.mutation_fraction=1.5 must lie in \[0, 1\]"),
+    ("shrink.radius=0", r"shrink.radius=0 leaves every pocket its seed alone, below shrink.min_pocket_size=2"),
+    ("shrink.min_pocket_size=100000", r"shrink.min_pocket_size=100000 exceeds shrink.budget="),
 ])
 def test_broken_shrink_config_names_the_key(tmp_path: Path, toy_table: Path, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -125,3 +127,25 @@ def test_proxy_evaluators_drive_the_pipeline_unchanged(tmp_path: Path, toy_table
     assert shrunk.size() > 0 and shrunk.metric == evaluator
     metrics = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(result.run_id).data.metrics
     assert "final_gt_mean" in metrics and "final_kendall_tau" in metrics
+
+
+def test_a_run_folder_belongs_to_one_process_at_a_time(tmp_path: Path, toy_table: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    lock = tmp_path / "run" / ".lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from pathlib import Path; "
+                               "from pipeline.locks import exclusive\n"
+                               f"with exclusive(Path({str(lock)!r}), 'x'):\n print('held', flush=True); time.sleep(60)"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(ConfigError, match=rf"run folder .*run is in use by pid {holder.pid} on .*; wait for it"):
+            run(toy_cfg(tmp_path, toy_table), tmp_path / "run")
+        assert not (tmp_path / "run" / "run.json").exists()  # refused before anything was written
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run(toy_cfg(tmp_path, toy_table), tmp_path / "run").shrunk_space.is_file()  # a dead holder's lock is gone

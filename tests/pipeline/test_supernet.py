@@ -144,6 +144,8 @@ def test_pipeline_trains_ranks_and_logs_the_supernet(tmp_path: Path) -> None:
     (("space=toy", "supernet.enabled=true"), "has no supernet"),
     (("+supernet.sample_frm=full",), "supernet.sample_frm is not a setting of the supernet"),
     (("supernet.enabled=maybe",), "must be true, false or auto"),
+    (("supernet.sample_from=bogus",), "supernet.sample_from='bogus' is not one of shrunk, full"),
+    (("supernet.epochs=0",), "supernet.epochs=0 must be an integer >= 1"),
 ])
 def test_bad_supernet_settings_are_named(tmp_path: Path, overrides: tuple, message: str) -> None:
     from pipeline.run import run
@@ -151,6 +153,7 @@ def test_bad_supernet_settings_are_named(tmp_path: Path, overrides: tuple, messa
     cfg = compose_cfg(*overrides, "progress=false", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
     with pytest.raises(ConfigError, match=message):
         run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "round_000").exists()  # refused before any evaluation
 
 
 def _ddp_worker(rank: int, port: int, folder: str) -> None:
