@@ -18,8 +18,8 @@ from pipeline.errors import ConfigError
 
 
 @contextlib.contextmanager
-def exclusive(lock_file: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_file`` for the block, or refuse when another process holds it."""
+def exclusive(lock_file: Path, what: str, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` for the block; refuse (or, with ``wait``, queue) when another holds it."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no OS lock to take; the folder is unguarded
@@ -29,7 +29,7 @@ def exclusive(lock_file: Path, what: str) -> Iterator[None]:
     handle = lock_file.open("a+")
     try:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"

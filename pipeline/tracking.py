@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.locks import exclusive
+
 # Alembic and MLflow print a line per migration step when a fresh SQLite store is created; keep output readable.
 logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
@@ -69,6 +71,11 @@ def check_server(uri: str, timeout: float = 5.0) -> None:
                           f"embedded sqlite:///mlflow.db") from None
 
 
+def sqlite_file(uri: str) -> Path | None:
+    """Return the database file of a ``sqlite:///`` tracking URI, else None."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
 class Tracker:
     """Thin layer over ``MlflowClient`` with explicit run ids (no global active-run state)."""
 
@@ -77,8 +84,19 @@ class Tracker:
 
         check_server(uri)
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
-        found = retry_locked(self.client.get_experiment_by_name, experiment)
+        db = sqlite_file(uri)
+        # Creating a SQLite store is a schema migration that two processes must not run at once.
+        with exclusive(db.with_name(db.name + ".lock"), f"MLflow store {db}", wait=True) if db else contextlib.nullcontext():
+            try:
+                self.client = MlflowClient(tracking_uri=uri)
+                found = retry_locked(self.client.get_experiment_by_name, experiment)
+            except Exception as err:
+                if db is None or "alembic" not in str(err).lower():
+                    raise
+                from pipeline.errors import ConfigError  # here: pipeline.errors imports modules that import this one
+
+                raise ConfigError(f"MLflow store {db} was left half-created (a process died while creating it): "
+                                  f"move it aside (mv {db} {db}.broken) and run again, or set tracking.uri") from None
         self.experiment_id = found.experiment_id if found else self._create(experiment)
 
     def _create(self, name: str) -> str:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,3 +69,17 @@ def toy_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("toy") / "toy.csv"
     write_rows(out, rows)
     return out
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(lock: Path) -> Iterator[int]:
+    """Hold ``lock`` (pipeline/locks.py) in another process for the block; yield that process's pid."""
+    code = ("import time; from pathlib import Path; from pipeline.locks import exclusive\n"
+            f"with exclusive(Path({str(lock)!r}), 'x'):\n print('held', flush=True); time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

@@ -122,24 +122,12 @@ def test_a_torn_last_row_is_cut_by_structure_and_a_whole_table_is_never_rewritte
 
 
 def test_a_table_is_built_by_one_process_at_a_time(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     from pipeline.errors import ConfigError
-    from tests.conftest import ROOT
+    from tests.conftest import lock_held_elsewhere
 
-    lock = tmp_path / "toy.csv.lock"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from pipeline.locks import exclusive\n"
-                               f"with exclusive(Path({str(lock)!r}), 'x'):\n print('held', flush=True); time.sleep(60)"],
-                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(ConfigError, match=rf"benchmark table .*toy.csv is in use by pid {holder.pid} on "):
-            build_benchmark(bench_cfg(tmp_path))
-    finally:
-        holder.kill()
-        holder.wait()
+    with lock_held_elsewhere(tmp_path / "toy.csv.lock") as pid, \
+            pytest.raises(ConfigError, match=rf"benchmark table .*toy.csv is in use by pid {pid} on "):
+        build_benchmark(bench_cfg(tmp_path))
     assert build_benchmark(bench_cfg(tmp_path, "n=2")).rows == 2  # the holder died: its lock went with it
 
 

@@ -130,22 +130,37 @@ def test_proxy_evaluators_drive_the_pipeline_unchanged(tmp_path: Path, toy_table
 
 
 def test_a_run_folder_belongs_to_one_process_at_a_time(tmp_path: Path, toy_table: Path) -> None:
+    from tests.conftest import lock_held_elsewhere
+
+    with lock_held_elsewhere(tmp_path / "run" / ".lock") as pid:
+        with pytest.raises(ConfigError, match=rf"run folder .*run is in use by pid {pid} on .*; wait for it"):
+            run(toy_cfg(tmp_path, toy_table), tmp_path / "run")
+        assert not (tmp_path / "run" / "run.json").exists()  # refused before anything was written
+    assert run(toy_cfg(tmp_path, toy_table), tmp_path / "run").shrunk_space.is_file()  # a dead holder's lock is gone
+
+
+def test_four_processes_creating_one_fresh_sqlite_store_all_succeed(tmp_path: Path) -> None:
     import subprocess
     import sys
 
     from tests.conftest import ROOT
 
-    lock = tmp_path / "run" / ".lock"
-    holder = subprocess.Popen([sys.executable, "-c", "import time; from pathlib import Path; "
-                               "from pipeline.locks import exclusive\n"
-                               f"with exclusive(Path({str(lock)!r}), 'x'):\n print('held', flush=True); time.sleep(60)"],
-                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(ConfigError, match=rf"run folder .*run is in use by pid {holder.pid} on .*; wait for it"):
-            run(toy_cfg(tmp_path, toy_table), tmp_path / "run")
-        assert not (tmp_path / "run" / "run.json").exists()  # refused before anything was written
-    finally:
-        holder.kill()
-        holder.wait()
-    assert run(toy_cfg(tmp_path, toy_table), tmp_path / "run").shrunk_space.is_file()  # a dead holder's lock is gone
+    code = f"from pipeline.tracking import Tracker; Tracker('sqlite:///{tmp_path}/mlflow.db', 'nas-shrink')"
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for e in errors if e][:1]
+
+
+def test_a_half_created_sqlite_store_is_one_line_saying_how_to_recover(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow.tracking
+
+    from pipeline.tracking import Tracker
+
+    def broken(self, name):  # what MLflow raises after a kill mid-migration
+        raise RuntimeError("(sqlite3.OperationalError) table _alembic_tmp_latest_metrics already exists")
+
+    monkeypatch.setattr(mlflow.tracking.MlflowClient, "get_experiment_by_name", broken)
+    db = tmp_path / "mlflow.db"
+    with pytest.raises(ConfigError, match=rf"MLflow store {db} was left half-created .*mv {db} {db}.broken"):
+        Tracker(f"sqlite:///{db}", "nas-shrink")
