@@ -117,19 +117,29 @@ class LocalExecutor(Executor):
                     self._spent += time.perf_counter() - start
                     yield result
             return
-        pool = self._pool_for(evaluator, workers)
-        futures = [pool.submit(_pool_evaluate, arch, self.attempts) for arch in archs]
-        try:
-            for future in futures:
-                try:
-                    yield future.result()
-                except Exception as err:  # the worker process died (killed, out of memory)
-                    yield Failure(f"worker process failed: {_one_line(err)}", self.attempts)
-                    self.close()
-                    pool = self._pool_for(evaluator, workers)
-        finally:
-            for future in futures:
-                future.cancel()
+        pending, broke = list(range(len(archs))), set()
+        while pending:
+            pool = self._pool_for(evaluator, workers)
+            futures = [pool.submit(_pool_evaluate, archs[i], self.attempts) for i in pending]
+            try:
+                for k, (i, future) in enumerate(zip(pending, futures, strict=True)):
+                    try:
+                        result = future.result()
+                    except Exception as err:  # a worker died (killed, out of memory): the pool is broken
+                        self.close()
+                        # A break fails every arch in flight, so an arch is blamed only when it breaks a pool twice.
+                        if i in broke:
+                            yield Failure(f"worker process failed: {_one_line(err)}", self.attempts)
+                            k += 1
+                        broke.add(i)
+                        pending = pending[k:]
+                        break
+                    yield result
+                else:
+                    pending = []
+            finally:
+                for future in futures:
+                    future.cancel()
 
     def _pool_for(self, evaluator: Evaluator, workers: int) -> Any:
         """Return the process pool for ``evaluator`` (kept across rounds: spawning costs seconds)."""

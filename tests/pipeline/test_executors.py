@@ -118,3 +118,32 @@ def test_auto_workers_follow_the_evaluator_and_short_runs_stay_in_process() -> N
     assert executor._pool is None  # far less than spawn_after_s of work: no process was started
     with pytest.raises(Exception, match="executor.workers=0 must be a positive integer or auto"):
         LocalExecutor(workers=0)
+
+
+class KillsItsWorker(BenchmarkEvaluator):
+    """A lookup that kills the worker process evaluating BAD (as the OOM killer would)."""
+
+    @property
+    def parallel(self) -> bool:
+        return True
+
+    def evaluate(self, arch):  # type: ignore[no-untyped-def]
+        if self.space.to_str(arch) == BAD:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().evaluate(arch)
+
+
+def test_a_dead_worker_fails_its_arch_and_the_rest_are_evaluated(toy_table: Path) -> None:
+    space = ToySpace()
+    picked = [space.from_str(BAD), *[a for a in archs(6) if space.to_str(a) != BAD][:4]]
+    evaluator = KillsItsWorker(space, Digits(), str(toy_table))
+    pool = LocalExecutor(workers=2, spawn_after_s=0)
+    try:
+        results = list(pool.map(evaluator, picked))
+    finally:
+        pool.close()
+    assert isinstance(results[0], Failure) and "worker process failed" in results[0].error
+    assert results[1:] == [evaluator.evaluate(a) for a in picked[1:]]
