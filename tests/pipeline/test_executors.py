@@ -136,6 +136,7 @@ class KillsItsWorker(BenchmarkEvaluator):
         return super().evaluate(arch)
 
 
+@pytest.mark.slow  # spawns three worker pools; default-suite time
 def test_a_dead_worker_fails_its_arch_and_the_rest_are_evaluated(toy_table: Path) -> None:
     space = ToySpace()
     picked = [space.from_str(BAD), *[a for a in archs(6) if space.to_str(a) != BAD][:4]]

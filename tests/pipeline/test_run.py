@@ -139,6 +139,7 @@ def test_a_run_folder_belongs_to_one_process_at_a_time(tmp_path: Path, toy_table
     assert run(toy_cfg(tmp_path, toy_table), tmp_path / "run").shrunk_space.is_file()  # a dead holder's lock is gone
 
 
+@pytest.mark.slow  # four interpreters at once on 2 cores; default-suite time
 def test_four_processes_creating_one_fresh_sqlite_store_all_succeed(tmp_path: Path) -> None:
     import subprocess
     import sys
