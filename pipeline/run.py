@@ -317,6 +317,7 @@ class Runner:
         self.stage_cfgs["evaluate"] = evaluate.Cfg(progress=progress)
         self.space, self.evaluator, self.dataset = build(cfg)
         self.supernet_cfgs = supernet_configs(cfg, self.space, self.evaluator)
+        self.rerun_final = False  # set once a finished final stage runs again: the ones after it follow
         self.truth = ground_truth(cfg.get("ground_truth", "auto"), self.space, self.evaluator)
         self.seed = int(cfg.seed)
         self.executor = build_executor(cfg)
@@ -337,18 +338,24 @@ class Runner:
         """Run (or reuse) one stage and log it as a nested run."""
         final = name in FINAL_STAGES
         folder = self.run_dir / name if final else round_dir(self.run_dir, round_index) / name
+        cfg = cfg if cfg is not None else self.stage_cfgs[name]
+        marker = folder / "_done.json"
+        settings = stage_settings(cfg)
+        if final and marker.exists() and (self.rerun_final or _changed(read_json(marker), settings)):
+            self.rerun_final = True  # a later final stage read what this one made: it runs again too
+            stale = _set_aside(folder)
+            print(f"{name}: its settings or inputs changed since it finished; running it again "
+                  f"(previous files kept in {stale.name})", flush=True)
         ctx = StageContext(self.space, self.evaluator, stage_rng(self.seed, round_index, name),
                            self.run_dir, round_index, name, folder, self.loop.budget, self.truth, self.executor,
                            self.constraints, self.dataset)
-        cfg = cfg if cfg is not None else self.stage_cfgs[name]
-        marker = folder / "_done.json"
         run_name = name if final else f"r{round_index}/{name}"
         with self.tracker.run(run_name, parent, {"stage": name, "round": str(round_index)}) as run_id:
             reused = marker.exists()
             metrics = read_json(marker)["metrics"] if reused else STAGES[name].run(ctx, cfg)
             if not reused:
-                write_json(marker, {"metrics": metrics})
-            self.tracker.params(run_id, {k: v for k, v in flatten(asdict(cfg)).items() if k != "progress"})
+                write_json(marker, {"metrics": metrics, "settings": settings})
+            self.tracker.params(run_id, settings)
             self.tracker.tags(run_id, {"reused": str(reused).lower()})
             self.tracker.metrics(run_id, metrics, step=max(round_index, 0))
             series = getattr(STAGES[name], "SERIES", None)
@@ -404,6 +411,24 @@ class Runner:
                 return None
             row.update(metrics)
         return row
+
+
+def stage_settings(cfg: Any) -> dict[str, str]:
+    """Return the settings that decide a stage's output (not its progress bar, not the run's provenance)."""
+    return {k: v for k, v in flatten(asdict(cfg)).items() if k != "progress" and not k.startswith("provenance")}
+
+
+def _changed(marker: dict[str, Any], settings: dict[str, str]) -> bool:
+    """Whether a finished stage was made with other settings (markers from before settings were kept: no)."""
+    return "settings" in marker and marker["settings"] != settings
+
+
+def _set_aside(folder: Path) -> Path:
+    """Rename a finished stage's folder to the first free ``NAME.stale-K`` and return the new path."""
+    k = 1
+    while folder.with_name(f"{folder.name}.stale-{k}").exists():
+        k += 1
+    return folder.rename(folder.with_name(f"{folder.name}.stale-{k}"))
 
 
 def _header() -> str:

@@ -94,7 +94,7 @@ def train_supernet(model: nn.Module, space: CategoricalSpace, sampler: ArchSampl
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                                 nesterov=cfg.momentum > 0)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs * steps)
-    history, start = _resume(folder / CHECKPOINT, model, optimizer, schedule)
+    history, start = _resume(folder / CHECKPOINT, model, optimizer, schedule, cfg.epochs)
     for epoch in range(start, cfg.epochs):
         record = _epoch(net, space, sampler, split, cfg, optimizer, schedule, epoch, steps, device)
         history.append(record)
@@ -146,11 +146,20 @@ def _save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, schedu
                                          "schedule": schedule.state_dict(), "history": history, "epochs": cfg.epochs})
 
 
-def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any) -> tuple[list, int]:
-    """Load the last checkpoint when one exists; return (history, first epoch to train)."""
+def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
+            epochs: int) -> tuple[list, int]:
+    """Load the last checkpoint when one exists; return (history, first epoch to train).
+
+    A checkpoint of a schedule over another number of epochs is not continued: its cosine
+    learning rate was planned for that length, so training starts over (and says so).
+    """
     if not path.exists():
         return [], 0
     state = ARTIFACTS["checkpoint"].read(path)
+    if state.get("epochs") != epochs:
+        print(f"supernet: the checkpoint was planned for {state.get('epochs')} epochs, not {epochs}; "
+              "training from the start", flush=True)
+        return [], 0
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])

@@ -56,6 +56,20 @@ def test_training_resumes_after_an_interruption_to_the_same_weights(tmp_path: Pa
         assert torch.equal(a, b), name
 
 
+def test_a_checkpoint_of_a_shorter_schedule_is_not_continued(tmp_path: Path, splits) -> None:
+    from dataclasses import replace
+
+    def die_after_first(so_far: list) -> None:
+        raise Interrupt
+
+    with pytest.raises(Interrupt):  # a 3-epoch training killed after its first epoch...
+        train_supernet(fresh(splits), SPACE, SPACE, splits.train, CFG, tmp_path / "cut", on_epoch=die_after_first)
+    longer = replace(CFG, epochs=4)  # ...resumed as a 4-epoch one: a new cosine schedule from epoch 1
+    again = train_supernet(fresh(splits), SPACE, SPACE, splits.train, longer, tmp_path / "cut")
+    clean = train_supernet(fresh(splits), SPACE, SPACE, splits.train, longer, tmp_path / "clean")
+    assert [r["lr"] for r in again] == [r["lr"] for r in clean] and len(again) == 4
+
+
 def test_inherited_weights_score_subnets_reproducibly(tmp_path: Path, splits) -> None:
     model = fresh(splits)
     train_supernet(model, SPACE, SPACE, splits.train, TrainCfg(10, 64, 0.05, 0.9, 1e-4, seed=7), tmp_path)
@@ -108,15 +122,17 @@ def test_evolution_stays_inside_a_small_region_and_searches_it_exhaustively() ->
     assert set(seen) == region and space.to_str(best) == max(region, key=lambda s: (len(s), s))
 
 
+OVERRIDES = ("shrink.budget=30", "shrink.n_samples=20", "progress=false", "supernet.epochs=2", "supernet.eval_archs=5",
+             "supernet.population=4", "supernet.generations=1", "space.C=4", "evaluator.epochs=1")
+
+
 def test_pipeline_trains_ranks_and_logs_the_supernet(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     from pipeline.run import run
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    cfg = compose_cfg("shrink.budget=30", "shrink.n_samples=20", "progress=false", f"tracking.uri={uri}",
-                      "supernet.epochs=2", "supernet.eval_archs=5", "supernet.population=4",
-                      "supernet.generations=1", "space.C=4", "evaluator.epochs=1")
+    cfg = compose_cfg(*OVERRIDES, f"tracking.uri={uri}")
     result = run(cfg, tmp_path / "run")
     client = MlflowClient(uri)
     metrics = client.get_run(result.run_id).data.metrics
@@ -138,6 +154,12 @@ def test_pipeline_trains_ranks_and_logs_the_supernet(tmp_path: Path) -> None:
     torch.manual_seed(12345)
     run(cfg, tmp_path / "run")
     assert losses() == first
+    # Resumed with a longer schedule: the finished supernet is set aside and trained again, and the search follows.
+    longer = compose_cfg(*[o for o in OVERRIDES if not o.startswith("supernet.epochs")], "supernet.epochs=3",
+                         f"tracking.uri={uri}")
+    run(longer, tmp_path / "run")
+    assert len(losses()) == 4 and (tmp_path / "run" / "supernet.stale-1" / "curves.csv").is_file()
+    assert (tmp_path / "run" / "search.stale-1").is_dir() and (tmp_path / "run" / "search" / "search.json").is_file()
 
 
 @pytest.mark.parametrize("overrides, message", [
