@@ -153,7 +153,7 @@ def check(argv: list[str], config_name: str = "config") -> Any:
     try:
         cfg = compose(name, overrides, line.config_dir)
     except MissingConfigException as err:
-        raise ConfigError(_missing_option(err, overrides)) from None
+        raise ConfigError(_missing_option(err)) from None
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(_bad_override(err, overrides, name, line.config_dir)) from None
     if "seed" in cfg:
@@ -189,7 +189,7 @@ def _check_launcher(option: str) -> None:
                           f"run: {LAUNCHERS[option][1]}")
 
 
-def _missing_option(err: Any, overrides: list[str]) -> str:
+def _missing_option(err: Any) -> str:
     """Explain an unknown group option (``space=nb2011``), naming the closest and every valid one."""
     missing = err.missing_cfg_file or ""
     group, _, option = missing.rpartition("/")
