@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
@@ -34,11 +37,52 @@ def main(cfg: DictConfig) -> None:
     except Exception as err:
         cause = domain_cause(err)
         if cause is None:
-            raise
+            folder = RUN_DIR[0] if RUN_DIR else None
+            message = write_failure(err, folder) or server_failure(err, str(cfg.tracking.uri), folder)
+            if message is None:
+                raise
+            sys.exit(f"error: {message}")
         sys.exit(f"error: {cause}")
     uri = cfg.tracking.uri
     print(f"MLflow run id: {result.run_id}  (open with: mlflow ui --backend-store-uri {uri})")
     print(f"Shrunk space: {result.shrunk_space}")
+
+
+# Why a write can fail that the user, not the code, must fix: errno -> what to do.
+WRITE_FIXES = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space or raise the quota",
+               errno.EACCES: "make it writable or run elsewhere", errno.EPERM: "make it writable or run elsewhere",
+               errno.EROFS: "run on a writable file system"}
+
+
+def write_failure(err: BaseException, folder: Path | None = None) -> str | None:
+    """Return a one-line message for a write the machine refused (full disk, read-only file), else None."""
+    seen = 0
+    current: BaseException | None = err
+    while current is not None and seen < 5:
+        if isinstance(current, OSError) and current.errno in WRITE_FIXES:
+            where = f" {current.filename}" if current.filename else (f" in {folder}" if folder else "")
+            return (f"cannot write{where}: {current.strerror}; {WRITE_FIXES[current.errno]}, then run the same "
+                    "command again (finished work is kept)")
+        if "readonly database" in str(current) or "read-only database" in str(current):
+            return (f"the MLflow store is read-only ({str(current).splitlines()[0][:120]}); make mlflow.db and its "
+                    "folder writable or set tracking.uri, then run the same command again (finished work is kept)")
+        current, seen = current.__cause__ or current.__context__, seen + 1
+    return None
+
+
+def server_failure(err: BaseException, uri: str, folder: Path | None) -> str | None:
+    """Return a one-line message when the MLflow tracking server stopped answering mid-run, else None."""
+    text = str(err)
+    if not uri.startswith(("http://", "https://")) or not ("API request" in text or "Max retries" in text):
+        return None
+    kept = f"every finished stage is kept in {folder}; " if folder else ""
+    return (f"tracking server {uri} stopped answering ({text.splitlines()[0][:160]}); {kept}start it again and "
+            f"resume with: python -m pipeline resume={folder or 'RUN_DIR'}")
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """Turn SIGTERM into the same orderly stop as Ctrl-C, so MLflow marks the run KILLED."""
+    raise KeyboardInterrupt
 
 
 def interrupted_message(run_dir: Path | None, program: str) -> str:
@@ -67,6 +111,7 @@ def cli() -> None:
     except DOMAIN_ERRORS as err:
         sys.exit(f"error: {err}")
     sys.argv = [sys.argv[0], *argv]
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
     except KeyboardInterrupt:

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spaces.files import atomic_write, write_json_atomic
+
 Rows = list[dict[str, Any]]
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically so an interrupted write never leaves a half file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    """Write strict JSON (NaN as null) atomically so an interrupted write never leaves a half file."""
+    write_json_atomic(path, obj)
 
 
 def read_json(path: Path) -> Any:
@@ -30,12 +29,14 @@ def write_rows(path: Path, rows: Rows) -> None:
     fields: list[str] = []
     for row in rows:
         fields += [k for k in row if k not in fields]
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields or ["arch"])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields or ["arch"])
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
 
 
 # Identities stay strings even when they look numeric (NAS-Bench-Macro archs read "02012100").
@@ -69,9 +70,7 @@ def _torch_save(path: Path, obj: Any) -> None:
     """Write a torch checkpoint atomically."""
     import torch
 
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 @dataclass(frozen=True)

@@ -74,13 +74,17 @@ def read_done(out: Path, header: list[str]) -> list[dict[str, str]]:
     """Return the complete rows already in ``out`` (never rewriting it)."""
     if not out.exists() or out.stat().st_size == 0:
         return []
-    with out.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames != header:
-            raise ConfigError(f"{out} was built with another protocol (columns {reader.fieldnames}); "
-                              "use a new out= path or the same settings")
-        required = ("arch", "seed", "val_acc", "trained_as")
-        return [r for r in reader if None not in r and all(r.get(k) not in (None, "") for k in required)]
+    try:
+        with out.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames != header:
+                raise ConfigError(f"{out} was built with another protocol (columns {reader.fieldnames}); "
+                                  "use a new out= path or the same settings")
+            required = ("arch", "seed", "val_acc", "trained_as")
+            return [r for r in reader if None not in r and all(r.get(k) not in (None, "") for k in required)]
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise ConfigError(f"{out} is not a readable benchmark table ({err}); move it aside and build again, "
+                          "or use a new out= path") from None
 
 
 def drop_torn_tail(out: Path) -> int:

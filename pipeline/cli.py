@@ -21,7 +21,7 @@ from pipeline import CONF_DIR
 from pipeline.errors import ConfigError
 
 # `hydra.run.dir` ends in the process id: two runs started in the same second get two folders.
-OmegaConf.register_new_resolver("pid", os.getpid, replace=True)
+OmegaConf.register_new_resolver("pid", os.getpid, replace=True, use_cache=True)
 
 # Hydra flags that take a value (the value is not an override).
 VALUE_FLAGS = frozenset({"-cd", "--config-dir", "-cn", "--config-name", "-cp", "--config-path",
@@ -158,7 +158,28 @@ def check(argv: list[str], config_name: str = "config") -> Any:
         raise ConfigError(_bad_override(err, overrides, name, line.config_dir)) from None
     if "seed" in cfg:
         _check_seed(cfg.seed)
+    _check_writable(cfg, multirun=bool({"-m", "--multirun"} & set(argv)))
     return cfg
+
+
+def _check_writable(cfg: Any, multirun: bool) -> None:
+    """Refuse an output folder or SQLite store on a read-only file system before Hydra makes a folder there."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        folder = Path(str(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir))
+        uri = str(cfg.tracking.uri) if "tracking" in cfg else ""
+    except OmegaConfBaseException:  # a folder pattern only Hydra's job can resolve: Hydra will say
+        return
+    db = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    for path, what in ((folder, "output folder"), (db, "MLflow store")):
+        if path is None:
+            continue
+        existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+        if not os.access(existing, os.W_OK):
+            key = "tracking.uri" if what == "MLflow store" else "hydra.run.dir"
+            raise ConfigError(f"{what} {str(path)!r} cannot be written ({existing} is read-only); "
+                              f"make it writable or choose another with {key}=...")
 
 
 def _key(text: str) -> str:

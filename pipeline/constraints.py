@@ -9,6 +9,7 @@ feasible members.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -26,7 +27,13 @@ class Constraints:
 
     def violation(self, costs: dict[str, float]) -> str | None:
         """Return why ``costs`` break the budget, or None when they fit."""
-        for key, bound in (("flops", self.max_flops), ("params", self.max_params)):
-            if bound is not None and costs[key] > bound:
+        for key, bound in self.bounds().items():
+            if not math.isfinite(costs[key]):
+                return f"{key} unknown ({costs[key]}): no budget admits it"
+            if costs[key] > bound:
                 return f"{key} {costs[key]:,.0f} > max_{key} {bound:,.0f}"
         return None
+
+    def bounds(self) -> dict[str, float]:
+        """Return cost name -> upper bound for every bound that is set."""
+        return {k: b for k, b in (("flops", self.max_flops), ("params", self.max_params)) if b is not None}

@@ -40,6 +40,7 @@ class StageContext:
     executor: Executor = field(default_factory=LocalExecutor)  # where evaluations run
     constraints: Constraints = field(default_factory=Constraints)  # resource budget of every member
     dataset: Any = None  # the run's dataset (supernet training reads its splits)
+    latent: Any = None  # pipeline.latent.Latent: the learned locality / surrogate features, when configured
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -78,6 +79,16 @@ class StageContext:
         if not self.constraints.active:
             return None
         return self.constraints.violation(self.evaluator.costs(self.space.from_str(arch)))
+
+    def uses_latent(self) -> bool:
+        """Tell whether structural closeness is the learned embedding's (shrink.locality=latent)."""
+        return self.latent is not None and self.latent.locality == "latent"
+
+    def surrogate_features(self) -> dict[str, Any]:
+        """Return the Surrogate keyword arguments for the configured features (shrink.features)."""
+        if self.latent is None or self.latent.features() is None:
+            return {}
+        return {"features": self.latent.features(), "mode": self.latent.cfg.features}
 
     def feasible(self, arch: str) -> bool:
         """Tell whether ``arch`` fits the resource budget."""

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline import latent
 from pipeline.artifacts import read_json, write_json, write_rows
 from pipeline.constraints import Constraints
 from pipeline.context import StageContext, round_dir
@@ -50,6 +51,7 @@ STAGES: dict[str, ModuleType] = {
     "pockets": pockets, "select": select, "refine": refine, "emit": emit, "supernet": supernet, "search": search,
 }
 LOCK_FILE = ".lock"  # held by the one process working in a run folder (pipeline/locks.py)
+LATENT_STAGES = ("graph", "explore", "pockets")  # the stages that read the learned locality
 FINAL_STAGES = ("emit", "supernet", "search")  # run once after the rounds, in their own top-level folders
 ROUND_COLUMNS = ("evaluated", "evaluated_total", "pockets", "shrunk_size", "evaluated_members",
                  "mean_pocket_score", "best_pocket_score", "best_overall", "top10_mean")
@@ -71,6 +73,9 @@ PLANS = {
     "op_pruning": Plan(("sample", "evaluate", "refine"), ("sample", "evaluate", "refine"), "last"),
     "regnet": Plan(("sample", "evaluate", "refine"), ("sample", "evaluate", "refine"), "last"),
 }
+
+# The selection rule each baseline runs (select: random / top; refine: op_pruning / regnet).
+RULES = {"random": "random", "topk": "top", "op_pruning": "op_pruning", "regnet": "regnet"}
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,16 @@ def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]
         raise ConfigError(f"shrink.method={method!r} is not one of {', '.join(PLANS)}")
     plan = PLANS[method]
     names = sorted(set(plan.first + plan.later) - {"evaluate"})
-    built = typed_settings(shrink, {"loop": LoopCfg, **{n: STAGES[n].Cfg for n in names}}, "shrink", f"method {method}")
+    # The locality knobs belong to methods that build a locality graph; others refuse them by name.
+    extra = {"latent": latent.Cfg} if "graph" in names else {}
+    built = typed_settings(shrink, {"loop": LoopCfg, **extra, **{n: STAGES[n].Cfg for n in names}}, "shrink",
+                           f"method {method}")
+    rule = shrink.get("rule", RULES.get(method))
+    if method in RULES and rule != RULES[method]:
+        # The rule names the method's selection step: another method's rule would run under this method's name.
+        other = next((m for m, r in RULES.items() if r == rule), None)
+        fix = f"run that method with shrink={other}" if other else f"drop shrink.rule or set shrink.rule={RULES[method]}"
+        raise ConfigError(f"shrink.rule={rule!r} is not the rule of method {method} ({RULES[method]}); {fix}")
     _check_ranges(shrink)
     return built.pop("loop"), plan, built
 
@@ -138,7 +152,8 @@ def _check_ranges(shrink: dict[str, Any]) -> None:
     """Reject values outside their meaningful range, naming the key."""
     positive = ("budget", "max_rounds", "patience", "n_samples", "seeds_per_round", "neighbors_per_seed",
                 "link_distance", "max_pockets", "min_pocket_size", "size", "target_size", "batch_size",
-                "pool_per_seed", "trees", "explore_pockets", "seeds_per_pocket")
+                "pool_per_seed", "trees", "explore_pockets", "seeds_per_pocket", "latent_k", "latent_epochs",
+                "latent_train")
     for key in positive:
         if key in shrink and (not isinstance(shrink[key], int) or shrink[key] < 1):
             raise ConfigError(f"shrink.{key}={shrink[key]!r} must be an integer >= 1")
@@ -244,10 +259,32 @@ def ground_truth(setting: str | None, space: SearchSpace, evaluator: Evaluator) 
         table = evaluator.table if isinstance(evaluator, BenchmarkEvaluator) else None
     else:
         table = read_table(Path(setting).expanduser(), space, evaluator.tags().get("dataset", ""))
-    if table and len(table) < space.size():
-        warnings.warn(f"ground truth covers {len(table):,} of {space.size():,} archs: full-space statistics "
+    if not table:
+        return None
+    truth = {arch: row["test_acc"] for arch, row in table.items() if math.isfinite(row["test_acc"])}
+    if len(truth) < len(table):
+        # NaN would turn regret and Kendall's tau into NaN; the archs without a result are not judged instead.
+        warnings.warn(f"ground truth: {len(table) - len(truth):,} of {len(table):,} archs have a NaN or infinite "
+                      "test_acc and are left out of every ground-truth metric", RuntimeWarning, stacklevel=2)
+    if not truth:
+        raise ConfigError(f"ground_truth={setting!r}: no arch has a finite test_acc; fix the table or set "
+                          "ground_truth=null")
+    if len(table) < space.size():  # a partial table (NaN rows were reported above)
+        warnings.warn(f"ground truth covers {len(truth):,} of {space.size():,} archs: full-space statistics "
                       "are over the covered archs, and members outside it are not judged", stacklevel=2)
-    return {arch: row["test_acc"] for arch, row in table.items()} if table else None
+    return truth
+
+
+def warn_unknown_costs(evaluator: Evaluator, constraints: Constraints) -> None:
+    """Warn, before any evaluation, when a budget meets table rows whose cost is unknown (they count as over it)."""
+    if not (constraints.active and isinstance(evaluator, BenchmarkEvaluator)):
+        return
+    keys = tuple(k for k in constraints.bounds() if k in evaluator.columns)
+    unknown = evaluator.unknown_costs(keys) if keys else 0
+    if unknown:
+        warnings.warn(f"{unknown:,} of {len(evaluator.table):,} archs in {str(evaluator.path)!r} have no finite "
+                      f"{' or '.join(keys)}: they count as over the budget and never enter a pocket",
+                      RuntimeWarning, stacklevel=2)
 
 
 def resolve_resume(value: str, uri: str, experiment: str) -> Path:
@@ -314,14 +351,21 @@ class Runner:
         self.cfg, self.run_dir, self.tracker = cfg, run_dir, tracker
         shrink = OmegaConf.to_container(cfg.shrink, resolve=True)
         self.loop, self.plan, self.stage_cfgs = stage_configs(shrink)
+        self.latent_cfg = self.stage_cfgs.pop("latent", latent.Cfg())
         self.stage_cfgs["evaluate"] = evaluate.Cfg(progress=progress)
         self.space, self.evaluator, self.dataset = build(cfg)
+        latent.check(self.space, self.latent_cfg)  # before any evaluation; the encoder itself is built on first use
+        self.cache_dir = Path(str(cfg.get("cache_dir") or "~/.cache/nas-shrink")).expanduser() / "embeddings"
+        self._latent: latent.Latent | None = None
+        self.encoder_file: Path | None = None
         self.supernet_cfgs = supernet_configs(cfg, self.space, self.evaluator)
+        self.reused_runs: set[str] = set()  # MLflow runs of an earlier process that this one reused as they were
         self.rerun_final = False  # set once a finished final stage runs again: the ones after it follow
         self.truth = ground_truth(cfg.get("ground_truth", "auto"), self.space, self.evaluator)
         self.seed = int(cfg.seed)
         self.executor = build_executor(cfg)
         self.constraints = build_constraints(cfg)
+        warn_unknown_costs(self.evaluator, self.constraints)
         self.region = self.stage_cfgs["pockets"].region if "pockets" in self.stage_cfgs else None
         if self.region is not None:  # fail before any evaluation, not at the first pockets stage
             pockets.check_region(self.space, self.constraints, self.region)
@@ -348,13 +392,16 @@ class Runner:
                   f"(previous files kept in {stale.name})", flush=True)
         ctx = StageContext(self.space, self.evaluator, stage_rng(self.seed, round_index, name),
                            self.run_dir, round_index, name, folder, self.loop.budget, self.truth, self.executor,
-                           self.constraints, self.dataset)
+                           self.constraints, self.dataset, self.latent if name in LATENT_STAGES else None)
         run_name = name if final else f"r{round_index}/{name}"
-        with self.tracker.run(run_name, parent, {"stage": name, "round": str(round_index)}) as run_id:
-            reused = marker.exists()
-            metrics = read_json(marker)["metrics"] if reused else STAGES[name].run(ctx, cfg)
+        reused = marker.exists()
+        with self.tracker.run(run_name, parent, {"stage": name, "round": str(round_index)}, reuse=reused) as run_id:
+            metrics = _marker_metrics(read_json(marker)) if reused else STAGES[name].run(ctx, cfg)
             if not reused:
                 write_json(marker, {"metrics": metrics, "settings": settings})
+            elif self.tracker.recorded(run_id):
+                self.reused_runs.add(run_id)
+                return metrics  # the interrupted process logged this stage already
             self.tracker.params(run_id, settings)
             self.tracker.tags(run_id, {"reused": str(reused).lower()})
             self.tracker.metrics(run_id, metrics, step=max(round_index, 0))
@@ -363,6 +410,17 @@ class Runner:
                 self.tracker.metrics(run_id, {k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
             self.tracker.artifacts(run_id, folder)
         return metrics
+
+    @property
+    def latent(self) -> latent.Latent | None:
+        """Return the learned locality (the cached encoder, trained once per space and settings), None if unused."""
+        if self._latent is None and self.latent_cfg.needs_encoder:
+            self._latent, self.encoder_file = latent.build(self.space, self.latent_cfg, self.cache_dir)
+        return self._latent
+
+    def logged_before(self, parent: str, name: str) -> bool:
+        """Tell whether final stage ``name`` was reused from a run an interrupted process logged."""
+        return self.tracker.recorded_runs.get((parent, name)) in self.reused_runs
 
     def rounds(self, parent: str) -> tuple[list[dict[str, float]], str]:
         """Loop rounds until the stopping rule fires; return per-round metrics and the reason."""
@@ -379,7 +437,8 @@ class Runner:
             judged = self.judge(r)
             row.update(judged)
             history.append(row)
-            self.tracker.metrics(parent, {**{k: row[k] for k in ROUND_COLUMNS}, **judged}, step=r)
+            if not self.tracker.recorded(round_run):
+                self.tracker.metrics(parent, {**{k: row[k] for k in ROUND_COLUMNS}, **judged}, step=r)
             print(_row(r, row), flush=True)
             objective = row[self.objective]
             # Round 0 only samples; pockets grown from explored localities start at round 1.
@@ -416,6 +475,11 @@ class Runner:
 def stage_settings(cfg: Any) -> dict[str, str]:
     """Return the settings that decide a stage's output (not its progress bar, not the run's provenance)."""
     return {k: v for k, v in flatten(asdict(cfg)).items() if k != "progress" and not k.startswith("provenance")}
+
+
+def _marker_metrics(marker: dict[str, Any]) -> dict[str, float]:
+    """Return a finished stage's metrics; null (how strict JSON keeps NaN) reads back as NaN."""
+    return {k: float("nan") if v is None else v for k, v in marker["metrics"].items()}
 
 
 def _changed(marker: dict[str, Any], settings: dict[str, str]) -> bool:
@@ -473,11 +537,22 @@ def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None, sweep_par
             runner.executor.close()
 
 
+PARENT_FILE = "mlflow_run.json"  # the run folder's MLflow parent run, which a resume continues
+
+
+def _recorded_parent(run_dir: Path, uri: str) -> str | None:
+    """Return the MLflow run an earlier process of this folder opened in the store ``uri``, if any."""
+    path = run_dir / PARENT_FILE
+    recorded = read_json(path) if path.exists() else {}
+    return recorded.get("run_id") if recorded.get("tracking_uri") == uri else None
+
+
 def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: str | None, tracker: Tracker,
          runner: Runner, tags: dict[str, str]) -> RunResult:
     """Open the parent run, loop the rounds, emit, and upload the run's files."""
     name = cfg.tracking.run_name or f"{runner.loop.method}-{runner.space.name}-{runner.evaluator.name}-seed{cfg.seed}"
-    with tracker.run(name, sweep_parent, tags) as parent:
+    with tracker.run(name, sweep_parent, tags, resume_id=_recorded_parent(run_dir, cfg.tracking.uri)) as parent:
+        write_json(run_dir / PARENT_FILE, {"run_id": parent, "tracking_uri": cfg.tracking.uri})
         tracker.params(parent, flatten(OmegaConf.to_container(cfg, resolve=True)))
         history, reason = runner.rounds(parent)
         tracker.tags(parent, {"stop_reason": reason})
@@ -485,14 +560,16 @@ def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: s
                       "config": _manifest_config(cfg), "stop_reason": reason}
         last = len(history) - 1 if history else 0
         final = runner.stage("emit", last, parent, emit.Cfg(provenance, runner.choose))
-        tracker.metrics(parent, {f"final_{k}": v for k, v in final.items()})
+        if not runner.logged_before(parent, "emit"):
+            tracker.metrics(parent, {f"final_{k}": v for k, v in final.items()})
         spent = int(history[-1]["evaluated_total"]) if history else 0
         label = "predicted" if runner.region == "surrogate" else "unevaluated"
         for line in summary_lines(final, runner.space, len(history), spent, runner.loop.budget, label):
             print(line, flush=True)
         for name, stage_cfg in runner.supernet_cfgs.items():
             figures = runner.stage(name, last, parent, stage_cfg)
-            tracker.metrics(parent, {f"{name}_{k}": v for k, v in figures.items()})
+            if not runner.logged_before(parent, name):
+                tracker.metrics(parent, {f"{name}_{k}": v for k, v in figures.items()})
             print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()), flush=True)
         if (run_dir / "search" / "search.json").exists():
             print(f"best subnet found: {read_json(run_dir / 'search' / 'search.json')['arch']}")
@@ -500,6 +577,8 @@ def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: s
         shrunk_path = run_dir / "emit" / "shrunk_space.json"
         for path in (shrunk_path, run_dir / "emit" / "edf.png", run_dir / "rounds.csv"):
             tracker.artifact(parent, path)
+        if runner.encoder_file is not None and runner.encoder_file.is_file():
+            tracker.artifact(parent, runner.encoder_file, "embedding")
         if hydra_dir is not None and hydra_dir.is_dir():
             tracker.artifacts(parent, hydra_dir, "hydra")
     print(f"stopped: {reason}", file=sys.stdout)

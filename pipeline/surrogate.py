@@ -9,7 +9,7 @@ and the spread of the per-tree predictions is a usable uncertainty (as in SMAC's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,16 +28,23 @@ class SurrogateCfg:
 class Surrogate:
     """Mean and spread of a tree ensemble fitted on (arch string, score) pairs."""
 
-    def __init__(self, space: SearchSpace, cfg: SurrogateCfg = SurrogateCfg(), seed: int = 0) -> None:
+    def __init__(self, space: SearchSpace, cfg: SurrogateCfg = SurrogateCfg(), seed: int = 0,
+                 features: Callable[[Sequence[str]], np.ndarray] | None = None, mode: str = "encoding") -> None:
         self.space, self.cfg, self.seed = space, cfg, seed
+        self.features, self.mode = features, mode  # mode: encoding, latent (features only) or both
         self._codes: dict[str, np.ndarray] = {}
         self._model = None
 
     def encode(self, archs: Sequence[str]) -> np.ndarray:
         """Return the (N, F) encoding matrix of arch strings (cached per string)."""
-        for a in archs:
-            if a not in self._codes:
-                self._codes[a] = np.asarray(self.space.encode(self.space.from_str(a)), dtype=np.float32)
+        new = [a for a in dict.fromkeys(archs) if a not in self._codes]
+        if new:
+            parts = []
+            if self.mode != "latent":
+                parts.append(np.stack([np.asarray(self.space.encode(self.space.from_str(a)), np.float32) for a in new]))
+            if self.mode != "encoding" and self.features is not None:
+                parts.append(np.asarray(self.features(new), np.float32))
+            self._codes.update(zip(new, np.concatenate(parts, axis=1), strict=True))
         return np.stack([self._codes[a] for a in archs]) if archs else np.zeros((0, 0), np.float32)
 
     def fit(self, archs: Sequence[str], scores: Sequence[float]) -> Surrogate:

@@ -12,6 +12,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from spaces.files import atomic_write_text
+
 SWEEP_FILE = "mlflow_sweep_run_id"
 
 
@@ -32,7 +34,7 @@ class MlflowSweepCallback(Callback):
         run = tracker.client.create_run(tracker.experiment_id, run_name=f"sweep {sweep_dir.name}",
                                         tags={"sweep": "true", "sweep_dir": str(sweep_dir.resolve())})
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / SWEEP_FILE).write_text(run.info.run_id)
+        atomic_write_text(sweep_dir / SWEEP_FILE, run.info.run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from pipeline.tracking import Tracker

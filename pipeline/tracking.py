@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -16,6 +17,8 @@ from pipeline.locks import exclusive
 # Alembic and MLflow print a line per migration step when a fresh SQLite store is created; keep output readable.
 logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+# A tracking server that stops answering ends the run in one line (pipeline/__main__.py), not a retry log.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -76,6 +79,20 @@ def sqlite_file(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
+def create_store(db: Path) -> None:
+    """Create a fresh SQLite store beside ``db`` and rename it into place: a kill mid-creation leaves no store."""
+    from mlflow.tracking import MlflowClient
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db.with_name(f"{db.name}.creating-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments(max_results=1)  # runs the schema migrations
+        os.replace(tmp, db)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class Tracker:
     """Thin layer over ``MlflowClient`` with explicit run ids (no global active-run state)."""
 
@@ -83,11 +100,18 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         check_server(uri)
+        if uri.startswith(("http://", "https://")):
+            # MLflow's defaults retry a dead server for minutes per call; a server that dies mid-run
+            # should end the run within seconds (every finished stage is on disk for the resume).
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
         self.uri = uri
         db = sqlite_file(uri)
         # Creating a SQLite store is a schema migration that two processes must not run at once.
         with exclusive(db.with_name(db.name + ".lock"), f"MLflow store {db}", wait=True) if db else contextlib.nullcontext():
             try:
+                if db is not None and not db.exists():
+                    create_store(db)
                 self.client = MlflowClient(tracking_uri=uri)
                 found = retry_locked(self.client.get_experiment_by_name, experiment)
             except Exception as err:
@@ -98,6 +122,46 @@ class Tracker:
                 raise ConfigError(f"MLflow store {db} was left half-created (a process died while creating it): "
                                   f"move it aside (mv {db} {db}.broken) and run again, or set tracking.uri") from None
         self.experiment_id = found.experiment_id if found else self._create(experiment)
+        # Runs of an earlier, interrupted process that a resume continues: (parent id, name) -> run id.
+        self.recorded_runs: dict[tuple[str | None, str], str] = {}
+        self.reopened: set[str] = set()
+
+    def reopen(self, run_id: str) -> bool:
+        """Continue an earlier run of this experiment: mark it RUNNING again and its unfinished descendants KILLED.
+
+        Its finished descendants are remembered, so stages the resume reuses log nothing twice.
+        Returns False (and changes nothing) when the run is not in this store and experiment.
+        """
+        try:
+            run = retry_locked(self.client.get_run, run_id)
+        except Exception:  # MLflow raises several types for an unknown or deleted id
+            return False
+        if run.info.experiment_id != self.experiment_id or run.info.lifecycle_stage != "active":
+            return False
+        retry_locked(self.client.update_run, run_id, status="RUNNING")
+        self.reopened.add(run_id)
+        parents, complete = [run_id], {run_id}  # complete: the run and finished runs under finished runs
+        while parents:
+            children = self._children(parents)
+            for child in children:
+                parent_id = child.data.tags["mlflow.parentRunId"]
+                if child.info.status == "RUNNING":  # its process died: the run folder's lock says no one else runs it
+                    retry_locked(self.client.set_terminated, child.info.run_id, "KILLED")
+                elif child.info.status == "FINISHED" and parent_id in complete:
+                    complete.add(child.info.run_id)
+                    self.recorded_runs[(parent_id, child.info.run_name)] = child.info.run_id
+            parents = [c.info.run_id for c in children]
+        return True
+
+    def _children(self, parents: list[str]) -> list[Any]:
+        """Return every run whose parent is one of ``parents``."""
+        return [run for parent in parents  # MLflow's filter has no IN for tags: one query per parent
+                for run in retry_locked(self.client.search_runs, [self.experiment_id],
+                                        filter_string=f"tags.mlflow.parentRunId = '{parent}'", max_results=50000)]
+
+    def recorded(self, run_id: str) -> bool:
+        """Tell whether ``run_id`` is a finished run of an earlier process, reused as it is."""
+        return run_id in self.recorded_runs.values()
 
     def _create(self, name: str) -> str:
         """Create the experiment, tolerating a concurrent creator."""
@@ -107,13 +171,22 @@ class Tracker:
             return self.client.get_experiment_by_name(name).experiment_id
 
     @contextlib.contextmanager
-    def run(self, name: str, parent: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[str]:
-        """Open a (nested) run, yield its id, and close it FINISHED, FAILED or KILLED."""
-        all_tags = dict(tags or {})
-        if parent:
-            all_tags["mlflow.parentRunId"] = parent
-        run = retry_locked(self.client.create_run, self.experiment_id, run_name=name, tags=all_tags)
-        run_id = run.info.run_id
+    def run(self, name: str, parent: str | None = None, tags: Mapping[str, str] | None = None,
+            resume_id: str | None = None, reuse: bool = True) -> Iterator[str]:
+        """Open a (nested) run, yield its id, and close it FINISHED, FAILED or KILLED.
+
+        ``resume_id`` continues that run when this store still has it; with ``reuse``, a run an
+        earlier process finished under the same parent and name is yielded as it is, status untouched.
+        """
+        if reuse and (parent, name) in self.recorded_runs:
+            yield self.recorded_runs[(parent, name)]
+            return
+        if resume_id is not None and self.reopen(resume_id):
+            run_id = resume_id
+            self.tags(run_id, dict(tags or {}))
+        else:
+            all_tags = {**(tags or {}), **({"mlflow.parentRunId": parent} if parent else {})}
+            run_id = retry_locked(self.client.create_run, self.experiment_id, run_name=name, tags=all_tags).info.run_id
         try:
             yield run_id
         except KeyboardInterrupt:
@@ -128,6 +201,13 @@ class Tracker:
         """Log params in batches (MLflow caps a batch at 100)."""
         from mlflow.entities import Param
 
+        if run_id in self.reopened:
+            # MLflow refuses to change a logged param: a resume logs only new keys and tags what changed.
+            before = retry_locked(self.client.get_run, run_id).data.params
+            changed = {k: str(v) for k, v in params.items() if k in before and before[k] != str(v)}
+            if changed:
+                self.tags(run_id, {"resume_changed_params": "; ".join(f"{k}={v}" for k, v in changed.items())[:5000]})
+            params = {k: v for k, v in params.items() if k not in before}
         items = [Param(k, str(v)) for k, v in params.items()]
         for start in range(0, len(items), 100):
             retry_locked(self.client.log_batch, run_id, params=items[start : start + 100])
@@ -137,7 +217,7 @@ class Tracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if math.isfinite(float(v))]
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
         if items:
             retry_locked(self.client.log_batch, run_id, metrics=items)
 

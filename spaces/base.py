@@ -212,6 +212,25 @@ class CategoricalSpace(SearchSpace):
         """Return every arch of the restricted product space, in lexicographic option order."""
         return list(itertools.product(*self.restrict(allowed)))
 
+    def graph_ops(self) -> tuple[str, ...]:
+        """Return the node labels of the graph view: input, output, then every (decision, option)."""
+        return ("input", "output", *(f"{d}={o}" for d, opts in zip(self.decisions, self.options, strict=True)
+                                     for o in opts))
+
+    def graphs(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
+        """Return the graph view of ``archs``: a chain input -> one node per decision -> output.
+
+        Adjacency ``[N, V, V]`` (upper-triangular, node order topological) and node labels
+        ``[N, V]`` indexing ``graph_ops()``; the sequence view a learned embedding reads.
+        """
+        n, v = len(archs), len(self.decisions) + 2
+        adj = np.zeros((n, v, v), np.int8)
+        adj[:, np.arange(v - 1), np.arange(1, v)] = 1
+        labels = np.zeros((n, v), np.int64)
+        labels[:, -1] = 1
+        labels[:, 1:-1] = self.codes(archs) + 2 + self._offsets[:-1]
+        return adj, labels
+
     def pairs_within(self, archs: Sequence[Arch], radius: int) -> np.ndarray:
         """Return index pairs at Hamming distance <= radius, by hashing (no all-pairs loop)."""
         return hamming_pairs(self.codes(archs), [len(o) for o in self.options], radius)

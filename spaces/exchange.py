@@ -15,12 +15,13 @@
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from spaces.base import CategoricalSpace, SearchSpace
+from spaces.files import atomic_write, strict_dumps, strict_loads
 from spaces.shrunk import Pocket, ShrunkSpace, ShrunkSpaceError
 
 FORMATS = ("json", "list", "naslib", "configspace", "optuna")
@@ -37,8 +38,8 @@ def _single_pocket(base: SearchSpace, archs: list[str], scores: list[float | Non
 
 
 def write_list(shrunk: ShrunkSpace, path: Path) -> None:
-    """Write one arch string per line."""
-    path.write_text("".join(f"{a}\n" for a in shrunk.arch_strs()))
+    """Write one arch string per line, atomically."""
+    atomic_write(path, _writer(shrunk, "list"))
 
 
 def read_list(path: Path, base: SearchSpace) -> ShrunkSpace:
@@ -139,32 +140,35 @@ def read_optuna(path: Path, base: SearchSpace) -> ShrunkSpace:
 
 
 def export(shrunk: ShrunkSpace, out: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
-    """Write every requested format into ``out``; return format -> path."""
+    """Write every requested format into ``out``; return format -> path.
+
+    Every format is built in memory first, so a space that cannot be exported in one format
+    leaves no file written; each file is then written atomically.
+    """
+    writers = {fmt: _writer(shrunk, fmt) for fmt in formats}
     out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for fmt in formats:
-        path = out / FILENAMES[fmt]
-        if fmt == "json":
-            shrunk.save(path)
-        elif fmt == "list":
-            write_list(shrunk, path)
-        elif fmt == "naslib":
-            path.write_text(json.dumps(naslib_records(shrunk), indent=1) + "\n")
-        elif fmt == "configspace":
-            configspace(shrunk)[0].to_json(path)
-        elif fmt == "optuna":
-            path.write_text(json.dumps(optuna_space(shrunk), indent=1) + "\n")
-        paths[fmt] = path
-    return paths
+    return {fmt: atomic_write(out / FILENAMES[fmt], write) for fmt, write in writers.items()}
+
+
+def _writer(shrunk: ShrunkSpace, fmt: str) -> Callable[[Path], None]:
+    """Build format ``fmt`` of the space and return what writes it to a path."""
+    if fmt == "configspace":
+        cs = configspace(shrunk)[0]
+        return lambda path: cs.to_json(path)
+    text = {"json": lambda: strict_dumps(shrunk.to_dict()) + "\n",
+            "list": lambda: "".join(f"{a}\n" for a in shrunk.arch_strs()),
+            "naslib": lambda: strict_dumps(naslib_records(shrunk)) + "\n",
+            "optuna": lambda: strict_dumps(optuna_space(shrunk)) + "\n"}[fmt]()
+    return lambda path: path.write_text(text)
 
 
 def _json(path: Path) -> Any:
     """Read JSON with a one-line error."""
     try:
-        return json.loads(Path(path).read_text())
+        return strict_loads(Path(path).read_text())
     except FileNotFoundError:
         raise ShrunkSpaceError(f"{path}: not found") from None
-    except json.JSONDecodeError as err:
+    except (ValueError, UnicodeDecodeError) as err:
         raise ShrunkSpaceError(f"{path}: not valid JSON: {err}") from None
 
 

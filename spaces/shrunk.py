@@ -21,8 +21,9 @@ File format (``shrunk_space.json``, ``format`` = "nas-shrink/shrunk-space", ``ve
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from spaces import from_config
 from spaces.base import Arch, SearchSpace
+from spaces.files import strict_loads, write_json_atomic
 
 FORMAT, VERSION = "nas-shrink/shrunk-space", 1
 
@@ -150,9 +152,7 @@ class ShrunkSpace:
 
     def save(self, path: str | Path) -> Path:
         """Write the shrunk space as JSON."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        return path
+        return write_json_atomic(Path(path), self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path, tracking_uri: str | None = None) -> ShrunkSpace:
@@ -163,8 +163,8 @@ class ShrunkSpace:
         if not path.is_file():
             raise ShrunkSpaceError(f"shrunk space {str(path)!r} not found; run `python -m pipeline` to make one")
         try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            data = strict_loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
             raise ShrunkSpaceError(f"shrunk space {str(path)!r} is not valid JSON: {err}") from None
         try:
             return cls.from_dict(data)
@@ -178,7 +178,13 @@ class ShrunkSpace:
             raise ValueError(f"field 'version' is {data.get('version')!r}; this reader knows version {VERSION}")
         validate_schema(data)
         base = from_config(data["base_space"]["config"])
-        pockets = [_pocket_from(p) for p in data["pockets"]]
+        if data["base_space"]["size"] != base.size():
+            raise ValueError(f"field 'base_space/size' is {data['base_space']['size']} but {base.name} "
+                             f"has {base.size()} archs")
+        pockets = [_canonical_pocket(base, _pocket_from(p), i) for i, p in enumerate(data["pockets"])]
+        ids = [p.id for p in pockets]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"field 'pockets': pocket id {next(i for i in ids if ids.count(i) > 1)} appears twice")
         space = cls(base, pockets, data.get("metric", "score"), data.get("provenance"))
         if "size" in data and data["size"] != space.size():
             raise ValueError(f"field 'size' is {data['size']} but the pockets hold {space.size()} archs")
@@ -245,15 +251,31 @@ def _pocket_dict(pocket: Pocket) -> dict[str, Any]:
 def _pocket_from(data: dict[str, Any]) -> Pocket:
     """Build one pocket from its (schema-validated) dict."""
     members = tuple((str(m["arch"]), _score(m["score"])) for m in data["members"])
-    guesses = tuple((float(m["predicted"]), float(m.get("uncertainty", 0.0))) if m.get("predicted") is not None else None
+    guesses = tuple((_score(m["predicted"]), _score(m.get("uncertainty") or 0.0)) if m.get("predicted") is not None else None
                     for m in data["members"])
     return Pocket(int(data["id"]), str(data["seed"]), _score(data["seed_score"]), int(data["radius"]), members,
                   str(data.get("region", "members")), guesses if any(g is not None for g in guesses) else ())
 
 
 def _score(value: Any) -> float | None:
-    """Return a member score; null means the member was never evaluated."""
-    return None if value is None else float(value)
+    """Return a member score (finite, or null when the member was never evaluated)."""
+    if value is None:
+        return None
+    if not math.isfinite(float(value)):
+        raise ValueError(f"score {value!r} is not finite; write null for an arch never evaluated")
+    return float(value)
+
+
+def _canonical_pocket(base: SearchSpace, pocket: Pocket, index: int) -> Pocket:
+    """Return the pocket with its seed and members checked and in canonical form, naming a bad one."""
+    def canonical(arch: str, field: str) -> str:
+        try:
+            return base.to_str(base.canonical(base.from_str(arch)))
+        except ValueError as err:
+            raise ValueError(f"field 'pockets/{index}/{field}': {err}") from None
+
+    members = tuple((canonical(a, f"members/{j}/arch"), score) for j, (a, score) in enumerate(pocket.members))
+    return replace(pocket, seed=canonical(pocket.seed, "seed"), members=members)
 
 
 def _reason(err: Exception) -> str:

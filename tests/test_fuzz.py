@@ -131,6 +131,75 @@ def test_corrupt_benchmark_tables(cut: int, junk: bytes, at: int) -> None:
     corrupt_and_read("table", VALID_TABLE, cut, junk, at, lambda p: read_table(p, NB201Space(), "cifar10"), EvaluatorError)
 
 
+BENCH_HEADER = ["arch", "dataset", "seed", "val_acc", "test_acc", "params", "flops", "train_loss", "train_seconds",
+                "equivalence", "trained_as"]
+VALID_BENCH = ",".join(BENCH_HEADER) + "\n" + "".join(
+    f"{a},digits,0,9{i}.5,9{i}.0,1000,2000,0.1,1.5,{a},{a}\n" for i, a in enumerate(
+        ["width=8;activation=relu;depth=1", "width=32;activation=tanh;depth=2", "width=128;activation=relu;depth=3"]))
+
+
+@FUZZ
+@given(cut=st.integers(0, len(VALID_BENCH)), junk=st.binary(max_size=6), at=st.integers(0, len(VALID_BENCH)))
+def test_corrupt_bench_tables_resume_or_name_the_problem(cut: int, junk: bytes, at: int) -> None:
+    """What `pipeline.bench` does on start-up with a table a kill or a disk fault damaged."""
+    from pipeline.bench import drop_torn_tail, read_done
+
+    def resume(path: Path) -> None:
+        drop_torn_tail(path)
+        rows = read_done(path, BENCH_HEADER)
+        assert path.read_bytes() == b"" or path.read_bytes().endswith(b"\n")
+        assert all(set(r) == set(BENCH_HEADER) for r in rows)
+
+    corrupt_and_read("bench table", VALID_BENCH, cut, junk, at, resume, ConfigError)
+
+
+SHRUNK_FIELDS = st.sampled_from(["base_space.size", "size", "metric", "pockets.0.seed", "pockets.0.id",
+                                 "pockets.0.radius", "pockets.0.seed_score", "pockets.0.members.0.arch",
+                                 "pockets.0.members.0.score", "pockets.0.members.0.predicted", "pockets.0.region",
+                                 "pockets.1", "pockets.0.members", "provenance"])
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 20000), st.floats(allow_nan=False),
+                        st.text(max_size=12), near_nb201, st.lists(st.integers(0, 3), max_size=3),
+                        st.just({"arch": "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "score": 1.0}))
+
+
+def set_field(data: dict, path: list[str], value: object) -> None:
+    """Set (in a list: insert) the field at ``path``; skip a path an earlier change made unreachable."""
+    node = data
+    for key in path[:-1]:
+        if isinstance(node, list) and int(key) < len(node):
+            node = node[int(key)]
+        elif isinstance(node, dict):
+            node = node.setdefault(key, {})
+        else:
+            return
+    if isinstance(node, list):
+        node.insert(min(int(path[-1]), len(node)), value)
+    elif isinstance(node, dict):
+        node[path[-1]] = value
+
+
+@FUZZ
+@given(changes=st.lists(st.tuples(SHRUNK_FIELDS, JSON_VALUES), min_size=1, max_size=3))
+def test_export_writes_every_format_or_nothing(changes: list) -> None:
+    from pipeline.export import main as export_main
+
+    data = __import__("json").loads(VALID_SHRUNK)
+    for dotted, value in changes:
+        set_field(data, dotted.split("."), value)
+    TALLY["export"] += 1
+    with tempfile.TemporaryDirectory() as tmp:
+        source, out = Path(tmp) / "s.json", Path(tmp) / "out"
+        source.write_text(__import__("json").dumps(data))
+        code = export_main([str(source), "--out", str(out), "--format", "json", "--format", "list",
+                            "--format", "naslib", "--format", "optuna"])
+        written = sorted(p.name for p in out.iterdir()) if out.exists() else []
+        assert (code, len(written)) in ((0, 4), (2, 0))
+        TALLY["export clean error"] += code == 2
+        if code == 0:  # what was exported reads back as the same space
+            assert ShrunkSpace.load(out / "shrunk_space.json").to_dict()["pockets"] == \
+                ShrunkSpace.load(source).to_dict()["pockets"]
+
+
 def test_zz_report_counts() -> None:
     """Print what the properties above tried (pytest -s)."""
     print("\nfuzz tally:", dict(TALLY))

@@ -25,6 +25,8 @@ NATS-Bench topology release or from its CSV export.
 from __future__ import annotations
 
 import csv
+import math
+import warnings
 from pathlib import Path
 
 from pipeline.artifacts import TEXT_COLUMNS
@@ -67,8 +69,8 @@ def _read(path: Path, space: SearchSpace, dataset: str) -> dict[str, dict[str, f
             datasets.add(row["dataset"])
             if row["dataset"] == dataset:
                 key, metrics = _parse_row(path, line, row, space)
-                groups.setdefault(key, []).append(metrics)
-    rows = {key: _mean_over_seeds(found) for key, found in groups.items()}
+                groups.setdefault(key, []).append((line, metrics))
+    rows = {key: _mean_over_seeds(path, key, _distinct(found)) for key, found in groups.items()}
     if not rows:
         raise EvaluatorError(
             f"benchmark table {str(path)!r} has no rows for dataset {dataset!r} "
@@ -77,12 +79,31 @@ def _read(path: Path, space: SearchSpace, dataset: str) -> dict[str, dict[str, f
     return rows
 
 
-def _mean_over_seeds(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Average the metrics of one arch's rows (one per training seed), as NB201 reports them."""
+def _distinct(rows: list[tuple[int, dict[str, float]]]) -> list[tuple[int, dict[str, float]]]:
+    """Drop exact repeats of a row (the same arch written twice, e.g. two labellings of one cell)."""
+    seen: dict[str, tuple[int, dict[str, float]]] = {}
+    for line, metrics in rows:
+        seen.setdefault(repr(sorted(metrics.items())), (line, metrics))
+    return list(seen.values())
+
+
+def _mean_over_seeds(path: Path, arch: str, rows: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
+    """Average one arch's rows, one per training seed (as NB201 reports them); conflicting rows are an error."""
     if len(rows) == 1:
-        return rows[0]
-    keys = [k for k in rows[0] if k != "seed" and all(k in r for r in rows)]
-    return {**{k: sum(r[k] for r in rows) / len(rows) for k in keys}, "seeds": float(len(rows))}
+        return rows[0][1]
+    seeds = [r.get("seed") for _, r in rows]
+    if None in seeds or len(set(seeds)) < len(seeds):
+        # Two different results for one arch and no seed column telling them apart: averaging would hide a
+        # mislabelled or corrupted table, so the user decides which row is right.
+        lines = [line for line, r in rows if seeds.count(r.get("seed")) > 1 or r.get("seed") is None]
+        columns = sorted(set().union(*(r for _, r in rows)))
+        differ = next((k for k in columns if len({repr(r.get(k)) for _, r in rows}) > 1), "values")
+        raise EvaluatorError(f"benchmark table {str(path)!r} lines {', '.join(map(str, lines[:4]))} give arch {arch!r} "
+                             f"different {differ}; keep one row per arch, or add a seed column that tells the "
+                             "training runs apart")
+    metrics = [r for _, r in rows]
+    keys = [k for k in metrics[0] if k != "seed" and all(k in r for r in metrics)]
+    return {**{k: sum(r[k] for r in metrics) / len(metrics) for k in keys}, "seeds": float(len(metrics))}
 
 
 def _parse_row(path: Path, line: int, row: dict[str, str], space: SearchSpace) -> tuple[str, dict[str, float]]:
@@ -124,6 +145,13 @@ class BenchmarkEvaluator(Evaluator):
                 f"evaluator.metric={metric!r} is not a column of {str(self.path)!r} "
                 f"(columns: {', '.join(first)})"
             )
+        unusable = sum(not math.isfinite(row[metric]) for row in self.table.values())
+        if unusable == len(self.table):
+            raise EvaluatorError(f"benchmark table {str(self.path)!r} has no finite {metric} for dataset "
+                                 f"{dataset.name!r} (every row is NaN or inf); rebuild or reconvert the table")
+        if unusable:
+            warnings.warn(f"{unusable:,} of {len(self.table):,} archs in {str(self.path)!r} have a NaN or infinite "
+                          f"{metric}; evaluating one records it as the worst score", RuntimeWarning, stacklevel=2)
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
         """Return the table's metrics for ``arch``."""
@@ -138,10 +166,22 @@ class BenchmarkEvaluator(Evaluator):
     def costs(self, arch: Arch) -> dict[str, float]:
         """Return the table's params and FLOPs of ``arch``."""
         row = self.evaluate(arch)
-        missing = [k for k in ("params", "flops") if k not in row]
+        missing = [k for k in ("params", "flops") if k not in self.columns]
         if missing:
             raise EvaluatorError(f"benchmark table {str(self.path)!r} has no {missing[0]} column; budgets need it")
-        return {"params": row["params"], "flops": row["flops"]}
+        # An empty cell is an unknown cost: NaN, which no budget admits (see Constraints.violation).
+        return {"params": row.get("params", math.nan), "flops": row.get("flops", math.nan)}
+
+    @property
+    def columns(self) -> set[str]:
+        """Return every metric column the table has for this dataset."""
+        if not hasattr(self, "_columns"):
+            self._columns = set().union(*self.table.values())
+        return self._columns
+
+    def unknown_costs(self, keys: tuple[str, ...]) -> int:
+        """Return how many archs lack a finite value in any of the cost columns ``keys``."""
+        return sum(any(not math.isfinite(row.get(k, math.nan)) for k in keys) for row in self.table.values())
 
     def tags(self) -> dict[str, str]:
         """Return evaluator, dataset and table path."""

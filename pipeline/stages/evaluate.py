@@ -18,6 +18,7 @@ from tqdm import tqdm
 from pipeline.context import StageContext
 from pipeline.evaluators.base import EvaluatorError
 from pipeline.executors import Failure
+from spaces.files import strict_dumps
 
 NEEDS, MAKES = ("proposals",), ("scores",)
 
@@ -38,8 +39,13 @@ def read_journal(path: Path) -> dict[str, dict[str, Any]]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            rows[row["arch"]] = row
+            rows[row["arch"]] = _numbers(row)
     return rows
+
+
+def _numbers(row: dict[str, Any]) -> dict[str, Any]:
+    """Restore the non-finite numbers strict JSON wrote as null: a null score ranked worst, other nulls NaN."""
+    return {k: (-math.inf if k == "score" else math.nan) if v is None else v for k, v in row.items()}
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
@@ -57,7 +63,7 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
         for proposal, result in bar:
             row = _row(ctx, proposal, result)
             journal[proposal["arch"]] = row
-            journal_file.write(json.dumps(row) + "\n")
+            journal_file.write(strict_dumps(row, indent=None) + "\n")
             journal_file.flush()
     rows = [journal[p["arch"]] for p in todo]
     failed = [r for r in rows if r.get("failed")]

@@ -100,7 +100,8 @@ def _by_ucb(ctx: StageContext, cfg: Cfg, evaluated: dict[str, dict[str, Any]], t
     if sum(np.isfinite(evaluated[a]["score"]) for a in archs) < 2:
         return _by_random(ctx, cfg, evaluated, taken)
     seed = int(ctx.rng.integers(2**31))
-    model = Surrogate(ctx.space, SurrogateCfg(trees=cfg.trees), seed).fit(archs, [evaluated[a]["score"] for a in archs])
+    model = Surrogate(ctx.space, SurrogateCfg(trees=cfg.trees), seed, **ctx.surrogate_features())
+    model.fit(archs, [evaluated[a]["score"] for a in archs])
     groups = localities(ctx.space, best_archs(evaluated, len(evaluated)), cfg.explore_pockets, cfg.radius)
     chosen = set(taken)
     rows = _mutations(ctx, evaluated, chosen, round(cfg.batch_size * cfg.mutation_fraction))
@@ -163,6 +164,13 @@ def _by_random(ctx: StageContext, cfg: Cfg, evaluated: dict[str, dict[str, Any]]
 
 
 def _unexplored(ctx: StageContext, seed: str, taken: set[str]) -> list[str]:
-    """Return ``seed``'s neighbours (as strings) not yet evaluated or proposed."""
-    names = (ctx.space.to_str(n) for n in ctx.space.neighbors(ctx.space.from_str(seed)))
+    """Return ``seed``'s neighbours (as strings) not yet evaluated or proposed.
+
+    With the learned locality, the neighbours are the archs nearest to ``seed`` in latent space,
+    as many as it has single-change neighbours (the same exploration width as the space's own).
+    """
+    neighbours = ctx.space.neighbors(ctx.space.from_str(seed))
+    if ctx.uses_latent():
+        return ctx.latent.nearest(seed, len(neighbours), taken, ctx.feasible, ctx.rng)
+    names = (ctx.space.to_str(n) for n in neighbours)
     return [n for n in names if n not in taken and ctx.feasible(n)]

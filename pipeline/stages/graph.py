@@ -1,4 +1,8 @@
-"""Stage ``graph``: link every evaluated arch to the evaluated archs structurally near it."""
+"""Stage ``graph``: link every evaluated arch to the evaluated archs structurally near it.
+
+Near = within ``link_distance`` of the space's own distance, or (``shrink.locality=latent``)
+among an arch's ``latent_k`` nearest evaluated archs in the learned embedding (pipeline/latent.py).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,10 @@ def load_graph(data: dict[str, Any]) -> nx.Graph:
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Build the graph over all archs evaluated so far and save it as node list + edge pairs."""
     nodes = list(ctx.evaluated())
-    pairs = ctx.space.pairs_within([ctx.space.from_str(s) for s in nodes], cfg.link_distance)
-    ctx.save("graph", {"link_distance": cfg.link_distance, "nodes": nodes, "edges": pairs.tolist()})
+    if ctx.uses_latent():  # the learned locality: each arch's k nearest evaluated archs in latent space
+        pairs = ctx.latent.knn_pairs(nodes, ctx.latent.cfg.latent_k)
+    else:
+        pairs = ctx.space.pairs_within([ctx.space.from_str(s) for s in nodes], cfg.link_distance)
+    ctx.save("graph", {"link_distance": cfg.link_distance, "locality": "latent" if ctx.uses_latent() else "space",
+                       "nodes": nodes, "edges": pairs.tolist()})
     return LocalityGraph.from_pairs(nodes, pairs).stats()

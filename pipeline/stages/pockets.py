@@ -123,17 +123,31 @@ def neighbourhood(space: SearchSpace, seed: str, radius: int, cap: int, rng: np.
     return hops
 
 
+def latent_neighbourhood(space: SearchSpace, seed: str, radius: int, cap: int, rng: np.random.Generator,
+                         feasible: Callable[[str], bool], latent: Any) -> dict[str, float]:
+    """Return as many feasible archs as ``seed``'s ``radius``-change neighbourhood holds, nearest in latent space first.
+
+    Value = rank by latent distance (0 = the seed), so a member joins the seed it is nearest to.
+    """
+    size = len(neighbourhood(space, seed, radius, cap, rng, feasible))
+    near = latent.nearest(seed, size - 1, set(), feasible, rng)
+    return {seed: 0.0, **{a: float(rank + 1) for rank, a in enumerate(near)}}
+
+
 def fill_pockets(space: SearchSpace, seeds: list[str], scores: dict[str, float], radius: int, size: int,
                  rng: np.random.Generator, feasible: Callable[[str], bool] = lambda a: True, cap: int = 2000,
-                 trees: int = 100) -> list[dict[str, Any]]:
+                 trees: int = 100, latent: Any = None, features: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Return pockets holding the ``size`` best-estimated archs around ``seeds`` (best seed first).
 
     Estimate = observed score when evaluated, the surrogate's mean otherwise; a member joins the
-    pocket of the seed it is fewest hops from (the better seed on ties).
+    pocket of the seed it is fewest hops from (the better seed on ties). With ``latent`` (the learned
+    locality), a seed's neighbourhood is the same number of archs, nearest to it in latent space.
     """
-    home: dict[str, tuple[int, int]] = {}
+    home: dict[str, tuple[int, float]] = {}
     for index, seed in enumerate(seeds):
-        for arch, hop in neighbourhood(space, seed, radius, cap, rng, feasible).items():
+        near = (latent_neighbourhood(space, seed, radius, cap, rng, feasible, latent) if latent is not None
+                else neighbourhood(space, seed, radius, cap, rng, feasible))
+        for arch, hop in near.items():
             if arch not in home or hop < home[arch][1]:
                 home[arch] = (index, hop)
     pool = list(home)
@@ -141,7 +155,7 @@ def fill_pockets(space: SearchSpace, seeds: list[str], scores: dict[str, float],
     predictions: dict[str, tuple[float, float]] = {}
     if unseen:
         known = list(scores)
-        model = Surrogate(space, SurrogateCfg(trees=trees), int(rng.integers(2**31)))
+        model = Surrogate(space, SurrogateCfg(trees=trees), int(rng.integers(2**31)), **(features or {}))
         mean, spread = model.fit(known, [scores[a] for a in known]).predict(unseen)
         predictions = {a: (float(m), float(s)) for a, m, s in zip(unseen, mean, spread, strict=True)}
     estimate = {a: scores[a] if a in scores else predictions[a][0] for a in pool}
@@ -211,5 +225,6 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     if cfg.region == "surrogate" and ctx.round > 0:
         seeds = [p["seed"] for p in found] or [a for a in sorted(scores, key=lambda a: (-scores[a], a))[:1]]
         found = fill_pockets(ctx.space, seeds, scores, cfg.radius, target_size(ctx.space, cfg), ctx.rng,
-                             ctx.feasible, cfg.pool_per_seed, cfg.trees)
+                             ctx.feasible, cfg.pool_per_seed, cfg.trees, ctx.latent if ctx.uses_latent() else None,
+                             ctx.surrogate_features())
     return save_round(ctx, found, scores, cut, cfg.radius)

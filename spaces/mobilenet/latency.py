@@ -17,6 +17,7 @@ import torch
 
 from spaces.base import Arch
 from spaces.errors import InvalidArchError
+from spaces.files import atomic_write
 from spaces.mobilenet.model import block_plan
 from spaces.mobilenet.space import DEPTHS, LAYERS, STAGES, MobileNetSpace
 
@@ -55,12 +56,13 @@ class LatencyTable:
 
     def save(self, path: str | Path) -> Path:
         """Write the table as CSV (key, ms)."""
-        path = Path(path)
-        with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["key", "ms"])
-            writer.writerows(sorted(self.entries.items()))
-        return path
+        def write(tmp: Path) -> None:
+            with tmp.open("w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["key", "ms"])
+                writer.writerows(sorted(self.entries.items()))
+
+        return atomic_write(Path(path), write)
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:

@@ -151,6 +151,20 @@ class NB101Space(SearchSpace):
         onehot[np.arange(5), ops] = 1.0
         return np.concatenate([adj[np.triu_indices(7, 1)].astype(np.float32), onehot.ravel()])
 
+    def graph_ops(self) -> tuple[str, ...]:
+        """Return the node labels of the graph view (``absent``: a padding vertex of a smaller cell)."""
+        return ("input", "output", *OPS, "absent")
+
+    def graphs(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
+        """Return canonical cells padded to 7 vertices (output last): adjacency ``[N,7,7]`` and labels ``[N,7]``."""
+        adj = np.zeros((len(archs), 7, 7), np.int8)
+        labels = np.zeros((len(archs), 7), np.int64)
+        for n, arch in enumerate(archs):
+            adj[n], ops = _padded(self.canonical(arch))
+            labels[n, 1:6] = ops + 2  # absent (graph.ABSENT) lands on the last label
+        labels[:, 6] = 1
+        return adj, labels
+
     def distance(self, a: Arch, b: Arch) -> int:
         """Return the graph edit distance (unit costs: op change, vertex or edge insert/delete)."""
         return int(_edit_distance(_padded_one(self.validate(a)), _padded_one(self.validate(b)),

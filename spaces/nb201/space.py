@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from spaces.base import Arch, CategoricalSpace
 from spaces.errors import InvalidArchError
@@ -111,6 +114,27 @@ class NB201Space(CategoricalSpace):
         for position, k in enumerate(NASLIB_EDGES):
             ops[k] = NASLIB_OPS[compact[position]]
         return tuple(ops)
+
+    def graph_ops(self) -> tuple[str, ...]:
+        """Return the node labels of the graph view: input, output and the five operations."""
+        return ("input", "output", *OPS)
+
+    def graphs(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
+        """Return arch2vec's view of cells: 8 nodes (input, the 6 edge operations, output), one DAG for all.
+
+        An operation on edge j<-i reads every operation that ends in node i (node 0: the input),
+        and the output sums the operations that end in node 3.
+        """
+        v = len(EDGES) + 2
+        adj = np.zeros((v, v), np.int8)
+        for k, (_, i) in enumerate(EDGES):
+            sources = [0] if i == 0 else [1 + m for m, (j, _) in enumerate(EDGES) if j == i]
+            adj[sources, 1 + k] = 1
+        adj[[1 + k for k, (j, _) in enumerate(EDGES) if j == 3], v - 1] = 1
+        labels = np.zeros((len(archs), v), np.int64)
+        labels[:, -1] = 1
+        labels[:, 1:-1] = self.codes(archs) + 2
+        return np.broadcast_to(adj, (len(archs), v, v)).copy(), labels
 
     def costs(self, arch: Arch, input_shape: tuple[int, ...], num_classes: int) -> tuple[int, int]:
         """Return (params, FLOPs) from per-operation counts: exact and without building the network."""
