@@ -36,7 +36,7 @@ class Cfg:
     locality: str = "space"  # space (= decisions / edit: the space's own distance) or latent (learned embedding)
     features: str = "encoding"  # surrogate inputs: the space's encoding, the latent embedding, or both
     latent_k: int = 5  # locality=latent: an evaluated arch links to its k nearest evaluated archs
-    latent_epochs: int = 8  # encoder training passes (pipeline/embedding.py)
+    latent_steps: int = 3500  # encoder optimiser steps (pipeline/embedding.py)
     latent_train: int = 20000  # archs the encoder trains on: the whole space when at most this many, else a sample
 
     @property
@@ -129,6 +129,6 @@ def build(space: SearchSpace, cfg: Cfg, cache_dir: Path) -> tuple[Latent | None,
     check(space, cfg)
     if not cfg.needs_encoder:
         return None, None
-    enc = EmbeddingCfg(epochs=cfg.latent_epochs, max_train=cfg.latent_train)
+    enc = EmbeddingCfg(steps=cfg.latent_steps, max_train=cfg.latent_train)
     model = cached_encoder(space, enc, cache_dir, progress=True)
     return Latent(space, model, cfg, enumerable(space, cfg.latent_train)), Path(cache_dir) / f"{cache_key(space, enc)}.pt"

@@ -152,7 +152,7 @@ def _check_ranges(shrink: dict[str, Any]) -> None:
     """Reject values outside their meaningful range, naming the key."""
     positive = ("budget", "max_rounds", "patience", "n_samples", "seeds_per_round", "neighbors_per_seed",
                 "link_distance", "max_pockets", "min_pocket_size", "size", "target_size", "batch_size",
-                "pool_per_seed", "trees", "explore_pockets", "seeds_per_pocket", "latent_k", "latent_epochs",
+                "pool_per_seed", "trees", "explore_pockets", "seeds_per_pocket", "latent_k", "latent_steps",
                 "latent_train")
     for key in positive:
         if key in shrink and (not isinstance(shrink[key], int) or shrink[key] < 1):

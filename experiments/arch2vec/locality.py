@@ -155,13 +155,13 @@ def log_mlflow(rows: list[dict], uri: str) -> None:
 def main() -> None:
     """Run every space and write the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=EmbeddingCfg.epochs)
+    parser.add_argument("--steps", type=int, default=EmbeddingCfg.steps)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--tracking-uri", default=f"sqlite:///{ROOT / 'mlflow.db'}")
     args = parser.parse_args()
     torch.set_num_threads(1)
     (HERE / "results").mkdir(exist_ok=True)
-    cfg = EmbeddingCfg(epochs=args.epochs)
+    cfg = EmbeddingCfg(steps=args.steps)
     rows = one_space("nb201", NB201Space(), nb201_tables(), cfg, range(args.seeds))
     rows += one_space("nb_macro", NBMacroSpace(), {"cifar10": nb_macro_table()}, cfg, range(args.seeds))
     write_json_atomic(HERE / "results" / "locality.json", rows)

@@ -42,18 +42,18 @@ def test_nb201_graph_is_arch2vecs_eight_node_dag() -> None:
 def test_the_encoder_reconstructs_the_toy_space_and_separates_its_archs() -> None:
     space = ToySpace()
     archs = [space.from_str(a) for a in sorted(space.to_str(x) for x in space.sample_unique(27, np.random.default_rng(0)))]
-    model = train_encoder(space, archs, EmbeddingCfg(epochs=60, hidden=32, layers=2, batch_size=9))
+    model = train_encoder(space, archs, EmbeddingCfg(steps=300, hidden=32, layers=2, batch_size=9))
     assert reconstruction(model, space, archs)["graph_accuracy"] == 1.0
     z = embed(model, space, archs)
     assert z.shape == (27, 16) and len({tuple(np.round(row, 4)) for row in z}) == 27
 
 
 def test_a_cached_encoder_is_loaded_not_retrained(tmp_path: Path, monkeypatch) -> None:
-    space, cfg = ToySpace(), EmbeddingCfg(epochs=1, hidden=16, layers=1)
+    space, cfg = ToySpace(), EmbeddingCfg(steps=5, hidden=16, layers=1)
     first = cached_encoder(space, cfg, tmp_path)
     assert (tmp_path / f"{cache_key(space, cfg)}.pt").is_file()
     monkeypatch.setattr("pipeline.embedding.train_encoder", lambda *a, **k: pytest.fail("retrained"))
     again = cached_encoder(space, cfg, tmp_path)
     archs = [space.sample(np.random.default_rng(1))]
     assert np.array_equal(embed(first, space, archs), embed(again, space, archs))
-    assert cache_key(space, cfg) != cache_key(space, EmbeddingCfg(epochs=2, hidden=16, layers=1))
+    assert cache_key(space, cfg) != cache_key(space, EmbeddingCfg(steps=6, hidden=16, layers=1))
