@@ -15,25 +15,38 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Constraints:
-    """Upper bounds on an architecture's cost; None = unbounded."""
+    """Upper bounds on an architecture's cost; None = unbounded. Any combination holds at once."""
 
     max_flops: float | None = None  # FLOPs of one forward pass at batch 1 (torch counter)
     max_params: float | None = None  # parameter count
+    max_latency_ms: float | None = None  # latency on ``device`` (a benchmark table's latency_<device> column)
+    device: str | None = None  # the device whose measured latency max_latency_ms bounds, e.g. pixel3
 
     @property
     def active(self) -> bool:
         """Tell whether any bound is set."""
-        return self.max_flops is not None or self.max_params is not None
+        return bool(self.bounds())
 
     def violation(self, costs: dict[str, float]) -> str | None:
         """Return why ``costs`` break the budget, or None when they fit."""
         for key, bound in self.bounds().items():
-            if not math.isfinite(costs[key]):
-                return f"{key} unknown ({costs[key]}): no budget admits it"
-            if costs[key] > bound:
-                return f"{key} {costs[key]:,.0f} > max_{key} {bound:,.0f}"
+            value = costs.get(key, math.nan)
+            if not math.isfinite(value):
+                return f"{key} unknown ({value}): no budget admits it"
+            if value > bound:
+                return f"{key} {value:,.{_digits(bound)}f} > {self.name(key)} {bound:,.{_digits(bound)}f}"
         return None
 
     def bounds(self) -> dict[str, float]:
         """Return cost name -> upper bound for every bound that is set."""
-        return {k: b for k, b in (("flops", self.max_flops), ("params", self.max_params)) if b is not None}
+        latency = (f"latency_{self.device}", self.max_latency_ms)
+        return {k: b for k, b in (("flops", self.max_flops), ("params", self.max_params), latency) if b is not None}
+
+    def name(self, key: str) -> str:
+        """Return the config key that bounds cost ``key``."""
+        return "max_latency_ms" if key.startswith("latency_") else f"max_{key}"
+
+
+def _digits(bound: float) -> int:
+    """Return the decimals worth showing for a bound (latency in ms: 2; counts: 0)."""
+    return 2 if bound < 1000 else 0

@@ -93,8 +93,24 @@ def add_costs(rows: list[dict[str, Any]], space: NB201Space) -> None:
             raise ConversionError(f"dataset {row['dataset']}: {err}") from None
 
 
-def convert(sources: list[Path], out: Path, dataset: str | None = None, costs: bool = True) -> int:
-    """Convert every source into one table at ``out``; return the number of rows."""
+def read_latency(path: Path, space: NB201Space) -> dict[str, dict[str, float]]:
+    """Return arch -> {latency_<device>: ms} from a latency CSV (``arch`` + one column per device, in ms)."""
+    if not path.is_file():
+        raise ConversionError(f"latency file {str(path)!r} not found")
+    out: dict[str, dict[str, float]] = {}
+    with path.open(newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            try:
+                arch = space.to_str(space.from_str(row.pop("arch")))
+                out[arch] = {f"latency_{device}": float(ms) for device, ms in row.items() if ms not in ("", None)}
+            except (InvalidArchError, ValueError, TypeError, AttributeError) as err:
+                raise ConversionError(f"latency file {str(path)!r} line {line}: {err}") from None
+    return out
+
+
+def convert(sources: list[Path], out: Path, dataset: str | None = None, costs: bool = True,
+            latency: Path | None = None) -> int:
+    """Convert every source into one table at ``out`` (with latency columns from ``latency``); return the row count."""
     space = NB201Space()
     rows: list[dict[str, Any]] = []
     for source in sources:
@@ -107,7 +123,12 @@ def convert(sources: list[Path], out: Path, dataset: str | None = None, costs: b
     if costs:
         add_costs(rows, space)
     out.parent.mkdir(parents=True, exist_ok=True)
-    columns = ("arch", "dataset", "val_acc", "test_acc", "params", "flops", "train_acc")
+    columns = ["arch", "dataset", "val_acc", "test_acc", "params", "flops", "train_acc"]
+    if latency is not None:
+        measured = read_latency(latency, space)
+        for r in rows:
+            r.update(measured.get(r["arch"], {}))  # an arch without a measurement keeps empty cells: unknown
+        columns += sorted({k for m in measured.values() for k in m})
     write_rows(out, [{k: r.get(k) for k in columns} for r in rows])
     return len(rows)
 
@@ -119,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="benchmark table to write (CSV)")
     parser.add_argument("--dataset", choices=sorted(DATASETS), help="dataset of the sources (default: from file names)")
     parser.add_argument("--no-costs", action="store_true", help="skip params/FLOPs")
+    parser.add_argument("--latency", type=Path, help="latency CSV (arch + one column per device, ms), e.g. "
+                        "nb201_latency_ms.csv: adds latency_<device> columns for constraints.device=")
     args = parser.parse_args(argv)
     try:
-        n = convert(args.sources, args.out, args.dataset, costs=not args.no_costs)
+        n = convert(args.sources, args.out, args.dataset, costs=not args.no_costs, latency=args.latency)
     except ConversionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

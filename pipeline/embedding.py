@@ -96,16 +96,17 @@ def _loss(model: GraphVAE, adj: torch.Tensor, labels: torch.Tensor, beta: float)
 
 def train_encoder(space: SearchSpace, archs: Sequence[Arch], cfg: EmbeddingCfg,
                   progress: bool = False) -> GraphVAE:
-    """Train the autoencoder on ``archs`` (no accuracy label is read) and return it in eval mode."""
+    """Train the autoencoder on ``archs`` (no accuracy label is read; CUDA when present); return it on the CPU."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    adj, labels = _tensors(space, archs)
-    model = GraphVAE(len(space.graph_ops()), cfg)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    adj, labels = (t.to(device) for t in _tensors(space, archs))
+    model = GraphVAE(len(space.graph_ops()), cfg).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     model.train()
     epochs = -(-cfg.steps // -(-len(archs) // cfg.batch_size))  # whole passes, at least ``steps`` steps
     for epoch in range(epochs):
-        order = torch.as_tensor(rng.permutation(len(archs)))
+        order = torch.as_tensor(rng.permutation(len(archs)), device=device)
         total, start = 0.0, time.time()
         for batch in order.split(cfg.batch_size):
             loss = _loss(model, adj[batch], labels[batch], cfg.beta)
@@ -116,7 +117,7 @@ def train_encoder(space: SearchSpace, archs: Sequence[Arch], cfg: EmbeddingCfg,
         if progress and (epoch + 1) % max(1, epochs // 8) == 0:
             print(f"embedding epoch {epoch + 1}/{epochs}: loss {total / len(archs):.4f} "
                   f"({time.time() - start:.1f} s)", flush=True)
-    return model.eval()
+    return model.cpu().eval()  # embedding and caching happen on the CPU
 
 
 @torch.no_grad()

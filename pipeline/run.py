@@ -236,15 +236,45 @@ def build_executor(cfg: DictConfig) -> Executor:
 
 
 def build_constraints(cfg: DictConfig) -> Constraints:
-    """Return the resource budget (``constraints.max_flops`` / ``max_params``), checked."""
+    """Return the resource budget (``constraints.max_flops`` / ``max_params`` / ``max_latency_ms`` + ``device``), checked."""
     raw = OmegaConf.to_container(cfg.constraints, resolve=True) if cfg.get("constraints") else {}
-    unknown = sorted(set(raw) - {"max_flops", "max_params"})
+    known = ("max_flops", "max_params", "max_latency_ms", "device")
+    unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigError(f"constraints.{unknown[0]} is not a constraint; known: max_flops, max_params")
+        raise ConfigError(f"constraints.{unknown[0]} is not a constraint; known: {', '.join(known)}")
     for key, value in raw.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
+        if key != "device" and value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                                      or value <= 0):
             raise ConfigError(f"constraints.{key}={value!r} must be a positive number or null")
+    if (raw.get("max_latency_ms") is None) != (raw.get("device") is None):
+        raise ConfigError("constraints.max_latency_ms and constraints.device go together: the latency budget in ms "
+                          "and the device it is measured on (e.g. constraints.max_latency_ms=5 constraints.device=pixel3)")
     return Constraints(**raw)
+
+
+def check_constraints(evaluator: Evaluator, constraints: Constraints) -> None:
+    """Refuse, before any evaluation, a budget the evaluator cannot price or that no arch of its table meets."""
+    if not constraints.active:
+        return
+    if not isinstance(evaluator, BenchmarkEvaluator):
+        if constraints.device is not None:
+            raise ConfigError(f"constraints.device={constraints.device!r}: measured latency comes from a benchmark table's "
+                              f"latency_<device> columns; use evaluator=benchmark with such a table")
+        return
+    missing = [k for k in constraints.bounds() if k not in evaluator.columns]
+    if missing:
+        hint = (f"devices measured there: {', '.join(evaluator.devices()) or 'none'}" if missing[0].startswith("latency_")
+                else "rebuild or reconvert the table with costs")
+        raise ConfigError(f"constraints.{constraints.name(missing[0])} needs column {missing[0]!r}, which "
+                          f"{str(evaluator.path)!r} lacks; {hint}")
+    feasible = sum(constraints.violation(row) is None for row in evaluator.table.values())
+    if not feasible:
+        lowest = {k: min(r.get(k, math.inf) for r in evaluator.table.values()) for k in constraints.bounds()}
+        shown = ", ".join(f"{k} {v:,.4g}" for k, v in lowest.items())
+        raise ConfigError(f"no arch of {str(evaluator.path)!r} meets the constraints {constraints.bounds()} "
+                          f"(the smallest costs are {shown}); loosen them")
+    print(f"constraints: {feasible:,} of {len(evaluator.table):,} archs ({feasible / len(evaluator.table):.1%}) are "
+          "feasible", flush=True)
 
 
 def ground_truth(setting: str | None, space: SearchSpace, evaluator: Evaluator) -> dict[str, float] | None:
@@ -332,7 +362,9 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
     current = flatten(_manifest_config(cfg))
     if manifest.exists():
         recorded = flatten(read_json(manifest)["config"])
-        diff = sorted(k for k in current.keys() | recorded.keys() if current.get(k) != recorded.get(k))
+        # A setting added later (absent from an older manifest) that is null now changes nothing.
+        diff = sorted(k for k in current.keys() | recorded.keys()
+                      if current.get(k) != recorded.get(k, "None" if current.get(k) == "None" else None))
         if diff:
             shown = "; ".join(f"{k}={recorded.get(k, '(unset)')}, not {current.get(k, '(unset)')}" for k in diff[:3])
             more = f" (and {len(diff) - 3} more keys)" if len(diff) > 3 else ""
@@ -365,6 +397,7 @@ class Runner:
         self.seed = int(cfg.seed)
         self.executor = build_executor(cfg)
         self.constraints = build_constraints(cfg)
+        check_constraints(self.evaluator, self.constraints)
         warn_unknown_costs(self.evaluator, self.constraints)
         self.region = self.stage_cfgs["pockets"].region if "pockets" in self.stage_cfgs else None
         if self.region is not None:  # fail before any evaluation, not at the first pockets stage

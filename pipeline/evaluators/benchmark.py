@@ -11,6 +11,7 @@ val_acc    validation accuracy in %, the search signal
 test_acc   test accuracy in %, reported only, never searched on
 params     parameter count (optional)
 flops      FLOPs of one forward pass at batch 1, torch.utils.flop_counter convention (optional)
+latency_D  latency in ms on device D, e.g. latency_pixel3 (optional; ``constraints.device=D``)
 seed       training seed (optional); rows of one arch with several seeds are averaged
 ...        any further numeric column (train_acc, val_acc_e4, ...) is passed through
 =========  ==================================================================
@@ -166,11 +167,13 @@ class BenchmarkEvaluator(Evaluator):
     def costs(self, arch: Arch) -> dict[str, float]:
         """Return the table's params and FLOPs of ``arch``."""
         row = self.evaluate(arch)
-        missing = [k for k in ("params", "flops") if k not in self.columns]
-        if missing:
-            raise EvaluatorError(f"benchmark table {str(self.path)!r} has no {missing[0]} column; budgets need it")
         # An empty cell is an unknown cost: NaN, which no budget admits (see Constraints.violation).
-        return {"params": row.get("params", math.nan), "flops": row.get("flops", math.nan)}
+        keys = ["params", "flops", *(c for c in self.columns if c.startswith("latency_"))]
+        return {k: row.get(k, math.nan) for k in keys}
+
+    def devices(self) -> list[str]:
+        """Return the devices the table measured latency on (its ``latency_<device>`` columns)."""
+        return sorted(c.removeprefix("latency_") for c in self.columns if c.startswith("latency_"))
 
     @property
     def columns(self) -> set[str]:

@@ -57,3 +57,11 @@ def test_a_cached_encoder_is_loaded_not_retrained(tmp_path: Path, monkeypatch) -
     archs = [space.sample(np.random.default_rng(1))]
     assert np.array_equal(embed(first, space, archs), embed(again, space, archs))
     assert cache_key(space, cfg) != cache_key(space, EmbeddingCfg(steps=6, hidden=16, layers=1))
+
+
+@pytest.mark.gpu
+def test_the_encoder_trains_on_cuda_and_comes_back_on_the_cpu() -> None:
+    space = ToySpace()
+    archs = [space.sample(np.random.default_rng(k)) for k in range(20)]
+    model = train_encoder(space, archs, EmbeddingCfg(steps=50, hidden=16, layers=1))
+    assert next(model.parameters()).device.type == "cpu" and embed(model, space, archs).shape == (20, 16)
