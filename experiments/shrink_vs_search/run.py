@@ -39,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-SEARCHERS = ("rea", "local_search", "random", "tpe")
+SEARCHERS = ("rea", "local_search", "random", "tpe", "epnas")
 DOWNSTREAM = (50, 100)
 
 
@@ -144,7 +144,7 @@ def one_job(job: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     from pipeline.artifacts import read_rows
     from pipeline.evaluators.benchmark import read_table
-    from pipeline.run import run
+    from pipeline.run import build_constraints, run
     from pipeline.searchers import SEARCHERS as FUNCS
     from pipeline.searchers import FullDomain, Oracle, ShrunkDomain, table_score
     from spaces.shrunk import ShrunkSpace
@@ -155,7 +155,8 @@ def one_job(job: dict[str, Any]) -> dict[str, Any]:
               else ["evaluator=benchmark", f"evaluator.path={job['table']}", f"dataset={job['dataset']}"])
     overrides = [f"space={job['space']}", *driver, f"seed={job['seed']}", f"shrink.budget={job['budget']}", "progress=false",
                  "supernet=none", f"tracking.uri={job['uri']}", "tracking.experiment=shrink-vs-search-runs",
-                 *(["constraints.max_flops=" + str(job["max_flops"])] if job["max_flops"] else []), *job["extra"]]
+                 *(["constraints.max_flops=" + str(job["max_flops"])] if job["max_flops"] else []),
+                 *(f"constraints.{c}" for c in job.get("constraints", [])), *job["extra"]]
     cfg = compose_cfg(overrides)
     started = time.time()
     with open(os.devnull, "w") as quiet:
@@ -168,7 +169,8 @@ def one_job(job: dict[str, Any]) -> dict[str, Any]:
     shrunk = ShrunkSpace.load(result.shrunk_space)
     space = shrunk.base
     table = read_table(Path(job["table"]), space, job["dataset"])
-    feasible = (lambda a: table[a]["flops"] <= job["max_flops"]) if job["max_flops"] else (lambda a: True)
+    budget = build_constraints(cfg)
+    feasible = (lambda a: budget.violation(table[a]) is None) if budget.active else (lambda a: True)
     truth = {a: r["test_acc"] for a, r in table.items() if feasible(a)}
     rounds = sorted(Path(job["run_dir"]).glob("round_*/evaluate/scores.csv"))
     history = [(r["arch"], r["score"]) for path in rounds for r in read_rows(path) if math.isfinite(r["score"])]
@@ -181,6 +183,7 @@ def one_job(job: dict[str, Any]) -> dict[str, Any]:
     runs = {name: FUNCS[name](FullDomain(space, feasible), Oracle(score, spent), rng(i)).history
             for i, name in enumerate(SEARCHERS)}
     row = {k: job[k] for k in ("space", "dataset", "budget", "seed", "max_flops", "evaluator")}
+    row["constraints"] = " ".join(job.get("constraints", []))
     row.update({"spent": spent, "emitted_size": size, "evaluated_members": shrunk.evaluated_count(),
                 "pockets": len(shrunk.pockets), "stop_reason": result.stop_reason, "pipeline_seconds": seconds})
     k = min(size, spent)
@@ -188,7 +191,7 @@ def one_job(job: dict[str, Any]) -> dict[str, Any]:
             "rea_region": region(space, runs["rea"], 50, shrink_cfg, size, rng(10), feasible),
             "ls_region": region(space, runs["local_search"], 10, shrink_cfg, size, rng(11), feasible),
             "rea_ball": ball_region(space, runs["rea"], 50, shrink_cfg, size, rng(12), feasible),
-            **{f"{n}_topk": top_k(runs[n], k) for n in ("rea", "local_search", "random")}}
+            **{f"{n}_topk": top_k(runs[n], k) for n in ("rea", "local_search", "random", "epnas")}}
     for arm, archs in arms.items():
         row.update({f"{arm}/{m}": v for m, v in judge(archs, truth, space).items()})
     known = dict(history)
@@ -216,23 +219,26 @@ def summary(rows: list[dict[str, Any]]) -> str:
     """Return the markdown tables of the bars, one line per (space, dataset, budget, flops)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault((r["space"], r["dataset"], r["budget"], r["max_flops"], r.get("evaluator", "benchmark")), []).append(r)
+        key = (r["space"], r["dataset"], r["budget"], r["max_flops"], r.get("evaluator", "benchmark"), r.get("constraints", ""))
+        groups.setdefault(key, []).append(r)
     quality = ["| setting | seeds | spent | size (eval.) | emitted vs REA region: mean test | vs LS region: mean test "
                "| vs REA balls: mean test | R@0.1%: emitted vs REA region | own top-K vs REA top-K: mean test "
-               "| R@0.1%: own top-K vs REA top-K | own top-K vs LS top-K: mean test |", "|---" * 11 + "|"]
+               "| R@0.1%: own top-K vs REA top-K | own top-K vs LS top-K: mean test "
+               "| own top-K vs EPNAS top-K: mean test |", "|---" * 12 + "|"]
     down = ["| setting | N | " + " | ".join(f"{s}: shrunk+N vs full (regret)" for s in SEARCHERS) + " |",
             "|---" * (2 + len(SEARCHERS)) + "|"]
     for key in sorted(groups, key=str):
         g = groups[key]
         name = (f"{key[0]} {key[1]} B={key[2]}" + (f" flops<={key[3]:.0e}" if key[3] else "")
-                + (f" ({key[4]})" if key[4] != "benchmark" else ""))
+                + (f" ({key[4]})" if key[4] != "benchmark" else "") + (f" [{key[5]}]" if key[5] else ""))
         size = f"{np.mean([r['emitted_size'] for r in g]):.0f} ({np.mean([r['evaluated_members'] for r in g]):.0f})"
         quality.append(f"| {name} | {len(g)} | {np.mean([r['spent'] for r in g]):.0f} | {size} | "
                        f"{paired(g, 'lissnas/mean', 'rea_region/mean')} | {paired(g, 'lissnas/mean', 'ls_region/mean')} | "
                        f"{paired(g, 'lissnas/mean', 'rea_ball/mean')} | "
                        f"{paired(g, 'lissnas/r01', 'rea_region/r01')} | {paired(g, 'lissnas_topk/mean', 'rea_topk/mean')} | "
                        f"{paired(g, 'lissnas_topk/r01', 'rea_topk/r01')} | "
-                       f"{paired(g, 'lissnas_topk/mean', 'local_search_topk/mean')} |")
+                       f"{paired(g, 'lissnas_topk/mean', 'local_search_topk/mean')} | "
+                       f"{paired(g, 'lissnas_topk/mean', 'epnas_topk/mean')} |")
         for n in sorted({int(k.split("/")[0][4:]) for r in g for k in r if k.startswith("down")}):
             cells = [paired(g, f"down{n}/{s}/shrunk", f"down{n}/{s}/full", higher_better=False) for s in SEARCHERS]
             down.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
@@ -270,6 +276,8 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="+", type=int, default=[200])
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--max-flops", type=float, default=None, help="FLOPs budget (constraints.max_flops)")
+    parser.add_argument("--constraint", action="append", default=[], help="any budget, e.g. max_latency_ms=5 "
+                        "(with device=pixel3) or max_params=1e6; several at once")
     parser.add_argument("--evaluator", default="benchmark", help="benchmark, or a zero-cost proxy (zico, synflow, ...) "
                         "that drives search while the table judges")
     parser.add_argument("--proxy-data", default="digits", help="images the proxy scores networks on")
@@ -284,7 +292,8 @@ def main() -> None:
     done = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] if results.exists() else []
     finished = {(r["dataset"], r["budget"], r["seed"]) for r in done}
     jobs = [{"space": args.space, "table": str(args.table.resolve()), "dataset": d, "budget": b, "seed": s,
-             "max_flops": args.max_flops, "downstream": args.downstream, "evaluator": args.evaluator,
+             "max_flops": args.max_flops, "constraints": args.constraint, "downstream": args.downstream,
+             "evaluator": args.evaluator,
              "proxy_data": args.proxy_data, "uri": args.tracking_uri, "extra": args.override,
              "run_dir": str((args.out / "runs" / f"{d}-B{b}-seed{s}").resolve())}
             for d in args.datasets for b in args.budgets for s in parse_seeds(args.seeds) if (d, b, s) not in finished]

@@ -76,8 +76,10 @@ class ShrunkDomain:
 class Oracle:
     """Scores archs, charging one evaluation per new arch; ``known`` scores are free."""
 
-    def __init__(self, score: Callable[[str], float], budget: int, known: Mapping[str, float] | None = None) -> None:
+    def __init__(self, score: Callable[[str], float], budget: int, known: Mapping[str, float] | None = None,
+                 score_many: Callable[[list[str]], list[float]] | None = None) -> None:
         self._score, self.budget = score, budget
+        self._many = score_many  # scores a batch at once (e.g. through the run's executor, in parallel)
         self.cache: dict[str, float] = dict(known or {})
         self.history: list[tuple[str, float]] = []  # new evaluations, in order
 
@@ -101,6 +103,20 @@ class Oracle:
         self.cache[arch] = value
         self.history.append((arch, value))
         return value
+
+    def many(self, archs: list[str]) -> list[float]:
+        """Return the scores of ``archs``, the new ones scored in one batch; raise BudgetSpent when none is affordable.
+
+        New archs beyond the remaining budget are not scored (their score is NaN); known ones are free.
+        """
+        new = list(dict.fromkeys(a for a in archs if a not in self.cache))[: max(0, self.left)]
+        if not new and any(a not in self.cache for a in archs):
+            raise BudgetSpent
+        values = self._many(new) if self._many is not None else [self._score(a) for a in new]
+        for arch, value in zip(new, values, strict=True):
+            self.cache[arch] = float(value)
+            self.history.append((arch, float(value)))
+        return [self.cache.get(a, float("nan")) for a in archs]
 
     def best(self) -> tuple[str, float]:
         """Return the best-scoring arch seen (known ones included)."""

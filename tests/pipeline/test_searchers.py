@@ -1,4 +1,4 @@
-"""Searchers (REA, local search, random, TPE) through the domain contract, on exhaustive spaces."""
+"""Searchers (REA, local search, random, TPE, EPNAS-style) through the domain contract, on exhaustive spaces."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def score(space: Grid):
     return lambda arch: float(WEIGHTS[np.arange(4), space.codes([space.from_str(arch)])[0]].sum())
 
 
-@pytest.mark.parametrize("name", ["rea", "local_search", "tpe"])
+@pytest.mark.parametrize("name", ["rea", "local_search", "tpe", "epnas"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_each_searcher_finds_the_optimum_with_half_the_space(name: str, seed: int) -> None:
     space = Grid()
@@ -81,3 +81,21 @@ def test_rea_respects_population_and_tournament() -> None:
     space = Grid()
     oracle = rea(FullDomain(space), Oracle(score(space), 30), np.random.default_rng(3), population=10, tournament=3)
     assert oracle.spent == 30
+
+
+def test_epnas_scores_whole_batches_at_once_and_its_policy_learns() -> None:
+    from pipeline.searchers.epnas import Policy, epnas
+
+    space, calls = Grid(), []
+
+    def many(archs: list[str]) -> list[float]:
+        calls.append(len(archs))
+        return [score(space)(a) for a in archs]
+
+    oracle = epnas(FullDomain(space), Oracle(score(space), 45, score_many=many), np.random.default_rng(0), batch=10)
+    assert calls == [10, 10, 10, 10, 5] and oracle.spent == 45
+    policy = Policy(space, lr=0.5)
+    archs = ["d0=c;d1=d;d2=b;d3=a", "d0=a;d1=b;d2=c;d3=d"]
+    for _ in range(20):
+        policy.step(archs, np.array([1.0, -1.0]))
+    assert [space.options[d][int(np.argmax(p))] for d, p in enumerate(policy.probs())] == ["c", "d", "b", "a"]
