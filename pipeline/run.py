@@ -252,14 +252,18 @@ def build_constraints(cfg: DictConfig) -> Constraints:
     return Constraints(**raw)
 
 
-def check_constraints(evaluator: Evaluator, constraints: Constraints) -> None:
+MEASURABLE = ("cpu", "cuda")  # devices whose per-block latency table this machine can measure itself
+
+
+def check_constraints(evaluator: Evaluator, constraints: Constraints, cache_dir: Path | None = None,
+                      rng: np.random.Generator | None = None) -> None:
     """Refuse, before any evaluation, a budget the evaluator cannot price or that no arch of its table meets."""
     if not constraints.active:
         return
     if not isinstance(evaluator, BenchmarkEvaluator):
         if constraints.device is not None:
-            raise ConfigError(f"constraints.device={constraints.device!r}: measured latency comes from a benchmark table's "
-                              f"latency_<device> columns; use evaluator=benchmark with such a table")
+            measure_latency(evaluator, constraints.device, cache_dir or Path("~/.cache/nas-shrink").expanduser())
+            _check_sampled(evaluator, constraints, rng or np.random.default_rng(0))
         return
     missing = [k for k in constraints.bounds() if k not in evaluator.columns]
     if missing:
@@ -303,6 +307,45 @@ def ground_truth(setting: str | None, space: SearchSpace, evaluator: Evaluator) 
         warnings.warn(f"ground truth covers {len(truth):,} of {space.size():,} archs: full-space statistics "
                       "are over the covered archs, and members outside it are not judged", stacklevel=2)
     return truth
+
+
+def measure_latency(evaluator: Evaluator, device: str, cache_dir: Path) -> None:
+    """Give the evaluator the space's per-block latency table on ``device``: measured once here, then cached."""
+    space, dataset = evaluator.space, getattr(evaluator, "dataset", None)
+    if device not in MEASURABLE or not hasattr(space, "latency") or dataset is None:
+        raise ConfigError(f"constraints.device={device!r}: without a benchmark table, latency is measured on this "
+                          f"machine ({', '.join(MEASURABLE)}) for a space with a latency hook (mobilenet); otherwise "
+                          "use evaluator=benchmark with a table that has latency_<device> columns")
+    if device == "cuda" and not __import__("torch").cuda.is_available():
+        raise ConfigError("constraints.device=cuda: no CUDA device here; use constraints.device=cpu")
+    from spaces.mobilenet.latency import LatencyTable, measure_table
+
+    shape = dataset.splits.input_shape
+    path = cache_dir / "latency" / f"{space.name}-{'x'.join(map(str, shape))}-{space.config().get('width_mult', 1)}-{device}.csv"
+    if path.is_file():
+        table = LatencyTable.load(path)
+    else:
+        print(f"constraints: measuring {space.name}'s block latencies on {device} (once; cached in {path})", flush=True)
+        from pipeline.threads import torch_threads
+
+        with torch_threads(1):  # the evaluations' thread count: a second thread only adds noise under load
+            table = measure_table(space, shape, dataset.splits.num_classes, device=device)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.save(path)
+    evaluator.latency = (device, table)
+
+
+def _check_sampled(evaluator: Evaluator, constraints: Constraints, rng: np.random.Generator, n: int = 2000) -> None:
+    """Estimate the feasible share from uniform samples (the space is too large to count); refuse when none fits."""
+    space = evaluator.space
+    costs = [evaluator.costs(space.sample(rng)) for _ in range(n)]
+    feasible = sum(constraints.violation(c) is None for c in costs)
+    if not feasible:
+        lowest = {k: min(c[k] for c in costs) for k in constraints.bounds()}
+        shown = ", ".join(f"{k} {v:,.4g}" for k, v in lowest.items())
+        raise ConfigError(f"none of {n:,} uniform samples of {space.name} meets the constraints {constraints.bounds()} "
+                          f"(the smallest costs seen: {shown}); loosen them")
+    print(f"constraints: {feasible:,} of {n:,} uniform samples ({feasible / n:.1%}) are feasible", flush=True)
 
 
 def warn_unknown_costs(evaluator: Evaluator, constraints: Constraints) -> None:
@@ -397,7 +440,8 @@ class Runner:
         self.seed = int(cfg.seed)
         self.executor = build_executor(cfg)
         self.constraints = build_constraints(cfg)
-        check_constraints(self.evaluator, self.constraints)
+        check_constraints(self.evaluator, self.constraints, Path(str(cfg.get("cache_dir") or "~/.cache/nas-shrink"))
+                          .expanduser(), np.random.default_rng(np.random.SeedSequence([int(cfg.seed), 0])))
         warn_unknown_costs(self.evaluator, self.constraints)
         self.region = self.stage_cfgs["pockets"].region if "pockets" in self.stage_cfgs else None
         if self.region is not None:  # fail before any evaluation, not at the first pockets stage

@@ -16,6 +16,7 @@ class Evaluator(ABC):
 
     name: str = "evaluator"
     metric: str = "val_acc"
+    latency: tuple[str, object] | None = None  # (device, the space's latency table measured there), for budgets
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
@@ -25,7 +26,7 @@ class Evaluator(ABC):
         """Return the metrics of ``arch``; the dict holds ``self.metric``."""
 
     def costs(self, arch: Arch) -> dict[str, float]:
-        """Return the arch's ``params`` and ``flops`` without evaluating it (for budgets).
+        """Return the arch's ``params``, ``flops`` (and measured latency) without evaluating it (for budgets).
 
         By default from the network built for the evaluator's dataset; table lookups override it.
         """
@@ -34,7 +35,11 @@ class Evaluator(ABC):
             raise EvaluatorError(f"evaluator {self.name!r} cannot tell costs; resource constraints need one that can")
         splits = dataset.splits
         params, flops = self.space.costs(arch, splits.input_shape, splits.num_classes)
-        return {"params": float(params), "flops": float(flops)}
+        out = {"params": float(params), "flops": float(flops)}
+        if self.latency is not None:  # predicted from per-block times measured on the device (spaces' latency hook)
+            device, table = self.latency
+            out[f"latency_{device}"] = float(self.space.latency(arch, splits.input_shape, table))
+        return out
 
     @property
     def parallel(self) -> bool:

@@ -95,5 +95,37 @@ def test_latency_needs_a_table(tmp_path: Path) -> None:
 
     cfg = compose_cfg("space=toy", "constraints.max_latency_ms=5", "constraints.device=pixel3", "supernet=none",
                       f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
-    with pytest.raises(ConfigError, match="use evaluator=benchmark with such a table"):
+    with pytest.raises(ConfigError, match="use evaluator=benchmark with a table that has latency_<device> columns"):
         run(cfg, tmp_path / "run")
+
+
+def test_measured_latency_is_for_this_machine_and_a_space_with_a_latency_hook(tmp_path: Path) -> None:
+    from tests.conftest import compose_cfg
+
+    for overrides, message in ((("space=nb201", "constraints.device=cpu"), "for a space with a latency hook"),
+                               (("space=mobilenet", "constraints.device=pixel3"), "measured on this machine"),
+                               (("space=mobilenet", "constraints.device=cuda"), "no CUDA device here")):
+        folder = tmp_path / overrides[1].split("=")[1]
+        if "cuda" in overrides[1] and __import__("torch").cuda.is_available():
+            continue
+        cfg = compose_cfg(*overrides, "evaluator=params", "constraints.max_latency_ms=5", "supernet=none",
+                          f"cache_dir={tmp_path}", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
+        with pytest.raises(ConfigError, match=message):
+            run(cfg, folder)
+
+
+@pytest.mark.slow
+def test_mobilenet_under_a_cpu_latency_budget_measures_once_and_keeps_every_member_under_it(tmp_path: Path) -> None:
+    from spaces.mobilenet.latency import LatencyTable
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg("space=mobilenet", "evaluator=params", "constraints.max_latency_ms=6", "constraints.device=cpu",
+                      "supernet=none", "shrink.budget=30", "shrink.n_samples=16", "progress=false", f"cache_dir={tmp_path}",
+                      f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
+    shrunk = ShrunkSpace.load(run(cfg, tmp_path / "run").shrunk_space)
+    (table_path,) = (tmp_path / "latency").glob("mobilenet-*-cpu.csv")
+    table = LatencyTable.load(table_path)
+    assert all(shrunk.base.latency(shrunk.base.from_str(a), (1, 32, 32), table) <= 6 for a in shrunk.members())
+    stamp = table_path.stat().st_mtime_ns
+    run(cfg, tmp_path / "run2")
+    assert table_path.stat().st_mtime_ns == stamp  # measured once, then read from the cache
