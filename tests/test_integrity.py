@@ -183,6 +183,7 @@ def test_resume_continues_the_same_mlflow_run_and_marks_the_dead_ones_killed(tmp
     assert [m.step for m in client.get_metric_history(first.run_id, "evaluated_total")] == list(range(len(first.rounds)))
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_run_cleanly_and_marks_it_killed(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "pipeline", "space=toy", "supernet=none", "shrink.budget=200", "progress=false",

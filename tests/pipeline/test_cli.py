@@ -61,6 +61,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert f"```bash\n{ci_line}\n```" in readme
 
 
+@pytest.mark.slow
 def test_multirun_jobs_sit_under_one_sweep_run(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -74,6 +75,7 @@ def test_multirun_jobs_sit_under_one_sweep_run(tmp_path: Path) -> None:
     assert sorted(j.data.tags["seed"] for j in jobs) == ["0", "1"]
 
 
+@pytest.mark.slow
 def test_resume_by_mlflow_run_id(tmp_path: Path) -> None:
     first = cli(tmp_path, "space=toy", *QUICK)
     run_id = first.stdout.split("MLflow run id: ")[1].split()[0]
@@ -98,6 +100,10 @@ def test_eight_parallel_jobs_lose_no_run_and_no_metric(tmp_path: Path) -> None:
     sweep = client.search_runs([exp.experiment_id], "tags.sweep = 'true'")[0]
     jobs = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{sweep.info.run_id}'")
     assert len(jobs) == 8 and all(j.info.status == "FINISHED" for j in jobs)
+    # Every job sits in the one sweep folder, named after the launching process (not each worker's pid),
+    # so two sweeps started in the same second never share a folder.
+    assert len({Path(j.data.tags["run_dir"]).parent for j in jobs}) == 1
+    assert Path(jobs[0].data.tags["run_dir"]).parent.name.split("-")[-1].isdigit()
     for job in jobs:
         with (Path(job.data.tags["run_dir"]) / "rounds.csv").open() as handle:
             rounds = list(csv.DictReader(handle))

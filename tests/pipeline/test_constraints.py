@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,10 @@ def test_the_latency_file_becomes_latency_columns(tmp_path: Path) -> None:
         read_latency(path, NB201Space())
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+EXAMPLES = int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", 3))  # more by hand: HYPOTHESIS_MAX_EXAMPLES=50
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(flops=st.one_of(st.none(), st.integers(30, 100)), params=st.one_of(st.none(), st.integers(30, 100)),
        latency=st.floats(3.0, 10.0), device=st.sampled_from(["pixel3", "raspi4"]))
 def test_a_constrained_run_never_emits_an_infeasible_member(tmp_path_factory: pytest.TempPathFactory,
@@ -64,7 +68,8 @@ def test_a_constrained_run_never_emits_an_infeasible_member(tmp_path_factory: py
         latency *= 5
     budget = Constraints(flops, params, latency, device)
     overrides = [f"constraints.max_latency_ms={latency}", f"constraints.device={device}",
-                 *([f"constraints.max_flops={flops}"] if flops else []), *([f"constraints.max_params={params}"] if params else [])]
+                 *([f"constraints.max_flops={flops}"] if flops else []),
+                 *([f"constraints.max_params={params}"] if params else [])]
     rows = {r["arch"]: r for r in read_rows(costly_table)}
     feasible = [a for a, r in rows.items() if budget.violation({k: v if v is not None else math.nan
                                                                 for k, v in r.items()}) is None]

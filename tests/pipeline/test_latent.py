@@ -64,7 +64,10 @@ def test_latent_toy_run_links_by_latent_caches_the_encoder_and_logs_it(tmp_path:
     assert ShrunkSpace.load(again.shrunk_space).to_dict()["pockets"] == ShrunkSpace.load(result.shrunk_space).to_dict()["pockets"]
 
 
-@pytest.mark.parametrize("space", ["nb201", "nb_macro", "nb101", pytest.param("mobilenet", marks=pytest.mark.slow)])
+SLOW_SPACES = [pytest.param(s, marks=pytest.mark.slow) for s in ("nb_macro", "nb101", "mobilenet")]
+
+
+@pytest.mark.parametrize("space", ["nb201", *SLOW_SPACES])
 def test_latent_locality_runs_end_to_end_on_every_space(tmp_path: Path, space: str) -> None:
     cfg = compose_cfg(f"space={space}", *SMALL, "shrink.locality=latent", f"cache_dir={tmp_path}/cache",
                       f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")

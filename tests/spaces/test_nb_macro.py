@@ -67,6 +67,7 @@ def test_converter_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert "entry '0201': nb_macro: '0201' must be 8 digits" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_shrinkage_on_nb_macro_beats_the_full_space(tmp_path: Path, macro_table: Path) -> None:
     from pipeline.run import run
     from spaces.shrunk import ShrunkSpace
