@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,6 +67,11 @@ class Dataset:
             f"dataset {self.name!r} has no training data here; use evaluator=benchmark with it, "
             "or dataset=digits / cifar10 / cifar100 for training"
         )
+
+    def check(self) -> None:
+        """Raise DatasetUnavailableError now if loading is bound to fail (cheap: no data is read)."""
+        if type(self).load is Dataset.load:
+            self.load()
 
 
 class Digits(Dataset):
@@ -141,8 +147,12 @@ class Cifar(Dataset):
         classes = 10 if self.name == "cifar10" else 100
         return Splits(_split(tx, train_y[train_idx]), _split(vx, train_y[val_idx]), _split(sx, test_y), classes)
 
-    def _read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Return (train_x, train_y, test_x, test_y) as NCHW floats in [0, 1]."""
+    def check(self) -> None:
+        """Raise now when torchvision is unusable (the images themselves are fetched on first use)."""
+        self._torchvision()
+
+    def _torchvision(self) -> Any:
+        """Return torchvision's datasets module, or raise naming the matching install command."""
         try:
             from torchvision import datasets
         except Exception as err:  # torchvision missing or built for another torch
@@ -151,6 +161,11 @@ class Cifar(Dataset):
                 f"dataset {self.name!r} needs a torchvision built for your torch ({reason}); run: "
                 f"{torchvision_command()}  (or use dataset=digits)"
             ) from None
+        return datasets
+
+    def _read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return (train_x, train_y, test_x, test_y) as NCHW floats in [0, 1]."""
+        datasets = self._torchvision()
         cls = datasets.CIFAR10 if self.name == "cifar10" else datasets.CIFAR100
         root = Path(self.root).expanduser()
         try:

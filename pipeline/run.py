@@ -434,6 +434,10 @@ class Runner:
         self._latent: latent.Latent | None = None
         self.encoder_file: Path | None = None
         self.supernet_cfgs = supernet_configs(cfg, self.space, self.evaluator)
+        needs_images = self.supernet_cfgs or (getattr(self.evaluator, "dataset", None) is not None
+                                              and not isinstance(self.evaluator, BenchmarkEvaluator))
+        if needs_images and self.dataset is not None:  # training or the supernet reads images: fail now, not later
+            self.dataset.check()
         self.reused_runs: set[str] = set()  # MLflow runs of an earlier process that this one reused as they were
         self.rerun_final = False  # set once a finished final stage runs again: the ones after it follow
         self.truth = ground_truth(cfg.get("ground_truth", "auto"), self.space, self.evaluator)

@@ -227,3 +227,21 @@ def test_a_rule_of_another_method_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"shrink.rule='regnet' is not the rule of method topk \(top\); run that "
                                           r"method with shrink=regnet"):
         stage_configs(shrink)
+
+
+def test_a_dataset_that_cannot_load_is_refused_before_any_evaluation(tmp_path: Path, request) -> None:
+    import importlib.util
+
+    from pipeline.datasets import DatasetUnavailableError
+    from tests.conftest import compose_cfg
+
+    cases = [(("dataset=ImageNet16-120",), "has no training data here")]
+    if importlib.util.find_spec("torchvision") is None:  # CIFAR needs it for training or for the supernet
+        table = request.getfixturevalue("nb201_table")  # NB201 has a supernet; skips without ../shared
+        cases.append((("dataset=cifar10", "evaluator=benchmark", f"evaluator.path={table}", "supernet.enabled=true"),
+                      "needs a torchvision built for your torch"))
+    for k, (overrides, message) in enumerate(cases):
+        cfg = compose_cfg(*overrides, "progress=false", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
+        with pytest.raises(DatasetUnavailableError, match=message):
+            run(cfg, tmp_path / f"run{k}")
+        assert not list((tmp_path / f"run{k}").glob("round_*"))
