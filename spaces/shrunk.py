@@ -12,6 +12,7 @@ File format (``shrunk_space.json``, ``format`` = "nas-shrink/shrunk-space", ``ve
                                {"arch": ARCH, "score": null, "predicted": 91.2, "uncertainty": 0.4}, ...]}, ...],
                    # a member never evaluated has score null; the surrogate's mean and spread
                    # (``predicted``, ``uncertainty``) say why the method believes it good
+                   # optional "costs": {"flops": [min, max], "latency_pixel3": [min, max]} under budgets
                    # optional "region": "ball" -> the pocket is every arch within ``radius``
                    # of its seed (members = the evaluated ones); default: exactly its members
       "provenance": {"run_id": ..., "seed": 0, "round": 3, "config": {...}, ...}
@@ -51,6 +52,7 @@ class Pocket:
     members: tuple[tuple[str, float | None], ...]
     region: str = "members"  # "members": exactly the members; "ball": every arch within radius of seed
     predictions: tuple[tuple[float, float] | None, ...] = ()  # per member: surrogate (mean, spread), or None
+    costs: dict[str, tuple[float, float]] | None = None  # under resource budgets: cost -> (min, max) over members
 
 
 LIST_LIMIT = 1_000_000  # ball pockets holding more archs than this are sampled, never listed
@@ -245,6 +247,8 @@ def _pocket_dict(pocket: Pocket) -> dict[str, Any]:
         members.append({"arch": arch, "score": score, **extra})
     out = {"id": pocket.id, "seed": pocket.seed, "seed_score": pocket.seed_score, "radius": pocket.radius,
            "members": members}
+    if pocket.costs:
+        out["costs"] = {k: list(v) for k, v in pocket.costs.items()}
     return {**out, "region": "ball"} if pocket.region == "ball" else out
 
 
@@ -253,8 +257,9 @@ def _pocket_from(data: dict[str, Any]) -> Pocket:
     members = tuple((str(m["arch"]), _score(m["score"])) for m in data["members"])
     guesses = tuple((_score(m["predicted"]), _score(m.get("uncertainty") or 0.0)) if m.get("predicted") is not None else None
                     for m in data["members"])
+    costs = {str(k): (float(v[0]), float(v[1])) for k, v in data["costs"].items()} if data.get("costs") else None
     return Pocket(int(data["id"]), str(data["seed"]), _score(data["seed_score"]), int(data["radius"]), members,
-                  str(data.get("region", "members")), guesses if any(g is not None for g in guesses) else ())
+                  str(data.get("region", "members")), guesses if any(g is not None for g in guesses) else (), costs)
 
 
 def _score(value: Any) -> float | None:

@@ -127,3 +127,20 @@ class Oracle:
 def table_score(table: Mapping[str, Mapping[str, Any]], metric: str = "val_acc") -> Callable[[str], float]:
     """Return a score function that looks ``metric`` up in a benchmark table."""
     return lambda arch: float(table[arch][metric])
+
+
+def evaluator_oracle(evaluator: Any, executor: Any, budget: int, known: Mapping[str, float] | None = None) -> Oracle:
+    """Return an Oracle that scores archs with ``evaluator``, a batch at a time through ``executor`` (local or Ray).
+
+    A failed evaluation (``pipeline.executors.Failure``) scores -inf, ranked worst, as in the pipeline.
+    """
+    space = evaluator.space
+
+    def one(result: Any) -> float:
+        value = result.get(evaluator.metric, float("nan")) if isinstance(result, dict) else float("nan")
+        return float(value) if np.isfinite(value) else -np.inf
+
+    def many(archs: list[str]) -> list[float]:
+        return [one(r) for r in executor.map(evaluator, [space.from_str(a) for a in archs])]
+
+    return Oracle(lambda arch: many([arch])[0], budget, known, score_many=many)

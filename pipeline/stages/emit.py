@@ -45,7 +45,8 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     chosen = best_round(rounds) if cfg.choose == "best" else last_round(rounds)
     pockets = [
         Pocket(p["id"], p["seed"], p["seed_score"], p["radius"], tuple((m["arch"], m["score"]) for m in p["members"]),
-               p.get("region", "members"), tuple(_guess(m) for m in p["members"]))
+               p.get("region", "members"), tuple(_guess(m) for m in p["members"]),
+               {k: tuple(v) for k, v in p["costs"].items()} if p.get("costs") else None)
         for p in chosen["pockets"]
     ]
     provenance = {**cfg.provenance, "round": chosen["round"], "threshold": chosen["threshold"]}

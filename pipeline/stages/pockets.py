@@ -227,4 +227,13 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
         found = fill_pockets(ctx.space, seeds, scores, cfg.radius, target_size(ctx.space, cfg), ctx.rng,
                              ctx.feasible, cfg.pool_per_seed, cfg.trees, ctx.latent if ctx.uses_latent() else None,
                              ctx.surrogate_features())
+    if ctx.constraints.active:  # what each pocket costs, on every budgeted measure: the user's view of its members
+        for pocket in found:
+            pocket["costs"] = cost_ranges(ctx, [m["arch"] for m in pocket["members"]])
     return save_round(ctx, found, scores, cut, cfg.radius)
+
+
+def cost_ranges(ctx: StageContext, archs: list[str]) -> dict[str, list[float]]:
+    """Return budgeted cost -> [min, max] over ``archs`` (flops, params, latency_<device>)."""
+    costs = [ctx.evaluator.costs(ctx.space.from_str(a)) for a in archs]
+    return {k: [float(min(c[k] for c in costs)), float(max(c[k] for c in costs))] for k in ctx.constraints.bounds()}

@@ -78,8 +78,11 @@ def test_a_constrained_run_never_emits_an_infeasible_member(tmp_path_factory: py
     except ConfigError as err:  # nothing feasible (refused up front) or too little to grow a pocket from
         assert (not feasible and "meets the constraints" in str(err)) or (len(feasible) < 8 and "grew a pocket" in str(err))
         return
-    members = ShrunkSpace.load(result.shrunk_space).members()
-    assert members and set(members) <= set(feasible)
+    shrunk = ShrunkSpace.load(result.shrunk_space)
+    assert shrunk.members() and set(shrunk.members()) <= set(feasible)
+    for pocket in shrunk.pockets:  # each pocket carries its cost ranges, inside the budget
+        assert set(pocket.costs) == set(budget.bounds())
+        assert all(lo <= hi <= budget.bounds()[k] for k, (lo, hi) in pocket.costs.items())
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -99,3 +99,26 @@ def test_epnas_scores_whole_batches_at_once_and_its_policy_learns() -> None:
     for _ in range(20):
         policy.step(archs, np.array([1.0, -1.0]))
     assert [space.options[d][int(np.argmax(p))] for d, p in enumerate(policy.probs())] == ["c", "d", "b", "a"]
+
+
+def test_epnas_batches_go_through_the_executor(toy_table) -> None:
+    from pipeline.datasets import Digits
+    from pipeline.evaluators.benchmark import BenchmarkEvaluator
+    from pipeline.executors import LocalExecutor
+    from pipeline.searchers import evaluator_oracle
+    from pipeline.searchers.epnas import epnas
+    from spaces.toy import ToySpace
+
+    class Counting(LocalExecutor):
+        batches: list[int] = []
+
+        def map(self, evaluator, archs):
+            self.batches.append(len(archs))
+            return super().map(evaluator, archs)
+
+    space = ToySpace()
+    evaluator = BenchmarkEvaluator(space, Digits(), str(toy_table))
+    executor = Counting(workers=1)
+    oracle = epnas(FullDomain(space), evaluator_oracle(evaluator, executor, 20), np.random.default_rng(0), batch=8)
+    assert executor.batches == [8, 8, 4] and oracle.spent == 20
+    assert all(value == evaluator.evaluate(space.from_str(a))["val_acc"] for a, value in oracle.history)
