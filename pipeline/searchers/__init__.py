@@ -14,5 +14,5 @@ from pipeline.searchers.sampling import random_search, tpe
 
 SEARCHERS = {"rea": rea, "local_search": local_search, "random": random_search, "tpe": tpe, "epnas": epnas}
 
-__all__ = ["SEARCHERS", "BudgetSpent", "FullDomain", "Oracle", "ShrunkDomain", "epnas", "evaluator_oracle", "local_search", "random_search", "rea",
-           "table_score", "tpe"]
+__all__ = ["SEARCHERS", "BudgetSpent", "FullDomain", "Oracle", "ShrunkDomain", "epnas", "evaluator_oracle",
+           "local_search", "random_search", "rea", "table_score", "tpe"]
