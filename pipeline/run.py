@@ -24,6 +24,7 @@ import subprocess
 import sys
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import ModuleType
@@ -255,15 +256,19 @@ def build_constraints(cfg: DictConfig) -> Constraints:
 MEASURABLE = ("cpu", "cuda")  # devices whose per-block latency table this machine can measure itself
 
 
-def check_constraints(evaluator: Evaluator, constraints: Constraints, cache_dir: Path | None = None,
-                      rng: np.random.Generator | None = None) -> None:
+def check_constraints(evaluator: Evaluator, constraints: Constraints, cache_dir: Path,
+                      rng: np.random.Generator) -> None:
     """Refuse, before any evaluation, a budget the evaluator cannot price or that no arch of its table meets."""
     if not constraints.active:
         return
     if not isinstance(evaluator, BenchmarkEvaluator):
         if constraints.device is not None:
-            measure_latency(evaluator, constraints.device, cache_dir or Path("~/.cache/nas-shrink").expanduser())
-            _check_sampled(evaluator, constraints, rng or np.random.default_rng(0))
+            measure_latency(evaluator, constraints.device, cache_dir)
+            space = evaluator.space  # too large to count: estimate the feasible share from uniform samples
+            costs = [evaluator.costs(space.sample(rng)) for _ in range(2000)]
+            report_feasible(costs, constraints, "uniform samples", lambda bounds, shown: (
+                f"none of {len(costs):,} uniform samples of {space.name} meets the constraints {bounds} "
+                f"(the smallest costs seen: {shown}); loosen them"))
         return
     missing = [k for k in constraints.bounds() if k not in evaluator.columns]
     if missing:
@@ -271,14 +276,20 @@ def check_constraints(evaluator: Evaluator, constraints: Constraints, cache_dir:
                 else "rebuild or reconvert the table with costs")
         raise ConfigError(f"constraints.{constraints.name(missing[0])} needs column {missing[0]!r}, which "
                           f"{str(evaluator.path)!r} lacks; {hint}")
-    feasible = sum(constraints.violation(row) is None for row in evaluator.table.values())
+    report_feasible(list(evaluator.table.values()), constraints, "archs", lambda bounds, shown: (
+        f"no arch of {str(evaluator.path)!r} meets the constraints {bounds} "
+        f"(the smallest costs are {shown}); loosen them"))
+
+
+def report_feasible(costs: list[dict[str, float]], constraints: Constraints, noun: str,
+                    refusal: Callable[[dict[str, float], str], str]) -> None:
+    """Print how many of ``costs`` (``noun``) fit the budget; when none does, refuse with ``refusal(bounds, smallest)``."""
+    feasible = sum(constraints.violation(c) is None for c in costs)
     if not feasible:
-        lowest = {k: min(r.get(k, math.inf) for r in evaluator.table.values()) for k in constraints.bounds()}
+        lowest = {k: min(c.get(k, math.inf) for c in costs) for k in constraints.bounds()}
         shown = ", ".join(f"{k} {v:,.4g}" for k, v in lowest.items())
-        raise ConfigError(f"no arch of {str(evaluator.path)!r} meets the constraints {constraints.bounds()} "
-                          f"(the smallest costs are {shown}); loosen them")
-    print(f"constraints: {feasible:,} of {len(evaluator.table):,} archs ({feasible / len(evaluator.table):.1%}) are "
-          "feasible", flush=True)
+        raise ConfigError(refusal(constraints.bounds(), shown))
+    print(f"constraints: {feasible:,} of {len(costs):,} {noun} ({feasible / len(costs):.1%}) are feasible", flush=True)
 
 
 def ground_truth(setting: str | None, space: SearchSpace, evaluator: Evaluator) -> dict[str, float] | None:
@@ -333,19 +344,6 @@ def measure_latency(evaluator: Evaluator, device: str, cache_dir: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         table.save(path)
     evaluator.latency = (device, table)
-
-
-def _check_sampled(evaluator: Evaluator, constraints: Constraints, rng: np.random.Generator, n: int = 2000) -> None:
-    """Estimate the feasible share from uniform samples (the space is too large to count); refuse when none fits."""
-    space = evaluator.space
-    costs = [evaluator.costs(space.sample(rng)) for _ in range(n)]
-    feasible = sum(constraints.violation(c) is None for c in costs)
-    if not feasible:
-        lowest = {k: min(c[k] for c in costs) for k in constraints.bounds()}
-        shown = ", ".join(f"{k} {v:,.4g}" for k, v in lowest.items())
-        raise ConfigError(f"none of {n:,} uniform samples of {space.name} meets the constraints {constraints.bounds()} "
-                          f"(the smallest costs seen: {shown}); loosen them")
-    print(f"constraints: {feasible:,} of {n:,} uniform samples ({feasible / n:.1%}) are feasible", flush=True)
 
 
 def warn_unknown_costs(evaluator: Evaluator, constraints: Constraints) -> None:
@@ -404,10 +402,9 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
     manifest = run_dir / "run.json"
     current = flatten(_manifest_config(cfg))
     if manifest.exists():
-        recorded = flatten(read_json(manifest)["config"])
         # A setting added later (absent from an older manifest) that is null now changes nothing.
-        diff = sorted(k for k in current.keys() | recorded.keys()
-                      if current.get(k) != recorded.get(k, "None" if current.get(k) == "None" else None))
+        recorded = {**{k: v for k, v in current.items() if v == "None"}, **flatten(read_json(manifest)["config"])}
+        diff = sorted(k for k in current.keys() | recorded.keys() if current.get(k) != recorded.get(k))
         if diff:
             shown = "; ".join(f"{k}={recorded.get(k, '(unset)')}, not {current.get(k, '(unset)')}" for k in diff[:3])
             more = f" (and {len(diff) - 3} more keys)" if len(diff) > 3 else ""
@@ -430,7 +427,8 @@ class Runner:
         self.stage_cfgs["evaluate"] = evaluate.Cfg(progress=progress)
         self.space, self.evaluator, self.dataset = build(cfg)
         latent.check(self.space, self.latent_cfg)  # before any evaluation; the encoder itself is built on first use
-        self.cache_dir = Path(str(cfg.get("cache_dir") or "~/.cache/nas-shrink")).expanduser() / "embeddings"
+        cache_root = Path(str(cfg.get("cache_dir") or "~/.cache/nas-shrink")).expanduser()
+        self.cache_dir = cache_root / "embeddings"
         self._latent: latent.Latent | None = None
         self.encoder_file: Path | None = None
         self.supernet_cfgs = supernet_configs(cfg, self.space, self.evaluator)
@@ -444,8 +442,8 @@ class Runner:
         self.seed = int(cfg.seed)
         self.executor = build_executor(cfg)
         self.constraints = build_constraints(cfg)
-        check_constraints(self.evaluator, self.constraints, Path(str(cfg.get("cache_dir") or "~/.cache/nas-shrink"))
-                          .expanduser(), np.random.default_rng(np.random.SeedSequence([int(cfg.seed), 0])))
+        check_constraints(self.evaluator, self.constraints, cache_root,
+                          np.random.default_rng(np.random.SeedSequence([int(cfg.seed), 0])))
         warn_unknown_costs(self.evaluator, self.constraints)
         self.region = self.stage_cfgs["pockets"].region if "pockets" in self.stage_cfgs else None
         if self.region is not None:  # fail before any evaluation, not at the first pockets stage
