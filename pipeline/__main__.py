@@ -25,15 +25,16 @@ def main(cfg: DictConfig) -> None:
     from hydra.types import RunMode
 
     from pipeline.run import resolve_resume, run
-    from pipeline.sweep import sweep_run_id
+    from pipeline.sweep import sweep_record
 
     hydra_cfg = HydraConfig.get()
     hydra_out = Path(hydra_cfg.runtime.output_dir)
-    sweep = sweep_run_id(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
+    sweep = sweep_record(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else {}
     try:
         run_dir = resolve_resume(str(cfg.resume), cfg.tracking.uri, cfg.tracking.experiment) if cfg.resume else hydra_out
         RUN_DIR[:] = [run_dir]
-        result = run(cfg, run_dir, hydra_out / ".hydra", sweep_parent=sweep)
+        result = run(cfg, run_dir, hydra_out / ".hydra", sweep_parent=sweep.get("run_id"),
+                     overrides=list(hydra_cfg.overrides.task), swept=sweep.get("swept"))
     except Exception as err:
         cause = domain_cause(err)
         if cause is None:
@@ -43,8 +44,9 @@ def main(cfg: DictConfig) -> None:
                 raise
             sys.exit(f"error: {message}")
         sys.exit(f"error: {cause}")
-    uri = cfg.tracking.uri
-    print(f"MLflow run id: {result.run_id}  (open with: mlflow ui --backend-store-uri {uri})")
+    uri = str(cfg.tracking.uri)
+    serve = "" if uri.startswith(("http://", "https://")) else f" after: mlflow ui --backend-store-uri {uri}"
+    print(f"MLflow run id: {result.run_id}  (open {result.url}{serve})")
     print(f"Shrunk space: {result.shrunk_space}")
 
 

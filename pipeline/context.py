@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,12 @@ class StageContext:
     constraints: Constraints = field(default_factory=Constraints)  # resource budget of every member
     dataset: Any = None  # the run's dataset (supernet training reads its splits)
     latent: Any = None  # pipeline.latent.Latent: the learned locality / surrogate features, when configured
+    report: Callable[[dict[str, float]], None] | None = None  # live counters (the runner sends them to MLflow)
+
+    def progress(self, counters: dict[str, float]) -> None:
+        """Report live counters of work in progress (throttled by the receiver); no-op without one."""
+        if self.report is not None:
+            self.report(counters)
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

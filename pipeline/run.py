@@ -19,6 +19,7 @@ evaluate stage's journal.
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import latent
+from pipeline import latent, record
 from pipeline.artifacts import read_json, write_json, write_rows
 from pipeline.constraints import Constraints
 from pipeline.context import StageContext, round_dir
@@ -44,7 +45,7 @@ from pipeline.executors import Executor, LocalExecutor
 from pipeline.locks import exclusive
 from pipeline.metrics import space_metrics
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, search, select, supernet
-from pipeline.tracking import Tracker, flatten
+from pipeline.tracking import Live, Tracker, flatten, system_metrics
 from spaces.base import SearchSpace
 
 STAGES: dict[str, ModuleType] = {
@@ -99,6 +100,7 @@ class RunResult:
     shrunk_space: Path
     rounds: list[dict[str, float]]
     stop_reason: str
+    url: str = ""  # the run in the MLflow UI's training view
 
 
 def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]]:
@@ -434,9 +436,14 @@ class Runner:
         self.supernet_cfgs = supernet_configs(cfg, self.space, self.evaluator)
         needs_images = self.supernet_cfgs or (getattr(self.evaluator, "dataset", None) is not None
                                               and not isinstance(self.evaluator, BenchmarkEvaluator))
-        if needs_images and self.dataset is not None:  # training or the supernet reads images: fail now, not later
+        self.reads_images = bool(needs_images and self.dataset is not None)
+        if self.reads_images:  # training or the supernet reads images: fail now, not later
             self.dataset.check()
-        self.reused_runs: set[str] = set()  # MLflow runs of an earlier process that this one reused as they were
+        tracking = cfg.get("tracking") or {}
+        self.stage_runs = bool(tracking.get("stage_runs", False))  # one nested MLflow run per stage, opt-in
+        self.live: Callable[[dict[str, float]], None] | None = None  # set once the invocation's run is open
+        self.history: list[dict[str, float]] = []
+        self.reason = ""
         self.rerun_final = False  # set once a finished final stage runs again: the ones after it follow
         self.truth = ground_truth(cfg.get("ground_truth", "auto"), self.space, self.evaluator)
         self.seed = int(cfg.seed)
@@ -458,7 +465,7 @@ class Runner:
                           if self.constraints.violation(self.evaluator.costs(self.space.from_str(a))) is None}
 
     def stage(self, name: str, round_index: int, parent: str, cfg: Any = None) -> dict[str, float]:
-        """Run (or reuse) one stage and log it as a nested run."""
+        """Run (or reuse) one stage and record it on the invocation's run (and its own run with stage_runs)."""
         final = name in FINAL_STAGES
         folder = self.run_dir / name if final else round_dir(self.run_dir, round_index) / name
         cfg = cfg if cfg is not None else self.stage_cfgs[name]
@@ -471,24 +478,89 @@ class Runner:
                   f"(previous files kept in {stale.name})", flush=True)
         ctx = StageContext(self.space, self.evaluator, stage_rng(self.seed, round_index, name),
                            self.run_dir, round_index, name, folder, self.loop.budget, self.truth, self.executor,
-                           self.constraints, self.dataset, self.latent if name in LATENT_STAGES else None)
-        run_name = name if final else f"r{round_index}/{name}"
-        reused = marker.exists()
-        with self.tracker.run(run_name, parent, {"stage": name, "round": str(round_index)}, reuse=reused) as run_id:
-            metrics = _marker_metrics(read_json(marker)) if reused else STAGES[name].run(ctx, cfg)
-            if not reused:
-                write_json(marker, {"metrics": metrics, "settings": settings})
-            elif self.tracker.recorded(run_id):
-                self.reused_runs.add(run_id)
-                return metrics  # the interrupted process logged this stage already
-            self.tracker.params(run_id, settings)
-            self.tracker.tags(run_id, {"reused": str(reused).lower()})
-            self.tracker.metrics(run_id, metrics, step=max(round_index, 0))
-            series = getattr(STAGES[name], "SERIES", None)
-            for row in ctx.load_here(series) if series else []:
-                self.tracker.metrics(run_id, {k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
-            self.tracker.artifacts(run_id, folder)
+                           self.constraints, self.dataset, self.latent if name in LATENT_STAGES else None,
+                           self.live)
+        if self.stage_runs:
+            run_name = name if final else f"r{round_index}/{name}"
+            with self.tracker.run(run_name, parent, {"stage": name, "round": str(round_index)},
+                                  reuse=marker.exists()) as run_id:
+                metrics = self._run_stage(ctx, cfg, marker, settings)
+                if not self.tracker.recorded(run_id):
+                    self._log_stage_run(run_id, ctx, metrics, settings)
+        else:
+            metrics = self._run_stage(ctx, cfg, marker, settings)
+        self.once(folder, parent, lambda: self._log_stage(parent, ctx, metrics))
         return metrics
+
+    @staticmethod
+    def _run_stage(ctx: StageContext, cfg: Any, marker: Path, settings: dict[str, str]) -> dict[str, float]:
+        """Return a finished stage's metrics from its marker, or run it and write the marker."""
+        if marker.exists():
+            return _marker_metrics(read_json(marker))
+        metrics = STAGES[ctx.stage].run(ctx, cfg)
+        write_json(marker, {"metrics": metrics, "settings": settings})
+        return metrics
+
+    def _log_stage_run(self, run_id: str, ctx: StageContext, metrics: dict[str, float], settings: dict[str, str]) -> None:
+        """Fill a stage's own nested run (tracking.stage_runs): its settings, figures, curves and files."""
+        self.tracker.params(run_id, settings)
+        self.tracker.metrics(run_id, metrics, step=max(ctx.round, 0))
+        self._log_series(run_id, ctx, "")
+        self.tracker.artifacts(run_id, ctx.folder)
+
+    def _log_stage(self, parent: str, ctx: StageContext, metrics: dict[str, float]) -> None:
+        """Record a finished stage on the invocation's run: files and curves (unless it has its own run), figures."""
+        if not self.stage_runs:
+            self.tracker.artifacts(parent, ctx.folder, ctx.folder.relative_to(self.run_dir).as_posix())
+            self._log_series(parent, ctx, f"{ctx.stage}/epoch/")
+        if ctx.stage == "emit":
+            self._log_result(parent, metrics)
+        elif ctx.stage in FINAL_STAGES:
+            self.tracker.metrics(parent, {f"{ctx.stage}/{k}": v for k, v in metrics.items()})
+        if ctx.stage == "search" and self.dataset is not None:
+            saved = ctx.load_here("subnet")
+            model_id = record.log_subnet(self.tracker, parent, self.space, saved, self.dataset.splits.val.x[:2])
+            self.tracker.tags(parent, {"best_subnet.model_id": model_id, "best_subnet.arch": saved["arch"]})
+
+    def _log_series(self, run_id: str, ctx: StageContext, prefix: str) -> None:
+        """Log a stage's per-epoch rows (its SERIES artifact) as metrics with step = epoch."""
+        series = getattr(STAGES[ctx.stage], "SERIES", None)
+        for row in ctx.load_here(series) if series else []:
+            self.tracker.metrics(run_id, {f"{prefix}{k}": v for k, v in row.items() if k != "epoch"},
+                                 step=int(row["epoch"]))
+
+    def _log_result(self, parent: str, final: dict[str, float]) -> None:
+        """Log the emitted space's headline and other figures, mark the chosen round, describe the run."""
+        chosen = int(final["round"])
+        self.tracker.metrics(parent, record.result_metrics(final, self.spent))
+        for r in range(len(self.history)):
+            self.tracker.metrics(parent, {"round/chosen": float(r == chosen)}, step=r)
+        self.tracker.tags(parent, {"result.round": str(chosen), "mlflow.note.content": record.describe(
+            final, self.space.size(), self.space.name, self.spent, self.reason)})
+
+    def once(self, folder: Path, parent: str, log: Callable[[], None]) -> None:
+        """Run ``log`` unless it already ran for ``parent`` (a resumed run logs nothing twice)."""
+        marker = folder / "_logged.json"
+        if marker.exists() and read_json(marker).get("run_id") == parent:
+            return
+        log()
+        write_json(marker, {"run_id": parent})
+
+    @property
+    def spent(self) -> int:
+        """Return the evaluations spent so far."""
+        return int(self.history[-1]["evaluated_total"]) if self.history else 0
+
+    def used_keys(self) -> set[str]:
+        """Return the ``shrink.*`` / ``supernet.*`` keys that some stage of this run reads."""
+        owners = [self.loop, *self.stage_cfgs.values()]
+        owners += [self.latent_cfg] if self.latent_cfg.needs_encoder else []
+        keys = {f"shrink.{f.name}" for cfg in owners for f in fields(cfg)} | {"shrink.method", "shrink.rule"}
+        keys -= {"shrink.locality", "shrink.features"} - ({"shrink.locality", "shrink.features"}
+                                                         if "graph" in self.plan.first else set())
+        keys |= {f"supernet.{f.name}" for cfg in self.supernet_cfgs.values() for f in fields(cfg)}
+        # Without images (a benchmark lookup) the dataset is only a name: its loading settings did nothing.
+        return keys | ({f"dataset.{k}" for k in self.cfg.dataset} if self.reads_images else {"dataset.name"})
 
     @property
     def latent(self) -> latent.Latent | None:
@@ -497,27 +569,27 @@ class Runner:
             self._latent, self.encoder_file = latent.build(self.space, self.latent_cfg, self.cache_dir)
         return self._latent
 
-    def logged_before(self, parent: str, name: str) -> bool:
-        """Tell whether final stage ``name`` was reused from a run an interrupted process logged."""
-        return self.tracker.recorded_runs.get((parent, name)) in self.reused_runs
-
     def rounds(self, parent: str) -> tuple[list[dict[str, float]], str]:
         """Loop rounds until the stopping rule fires; return per-round metrics and the reason."""
-        history: list[dict[str, float]] = []
+        self.history = []
+        self.reason = self._loop(parent, self.history)
+        return self.history, self.reason
+
+    def _loop(self, parent: str, history: list[dict[str, float]]) -> str:
+        """Run rounds, appending each one's metrics to ``history``; return why the loop stopped."""
         best, stale = -math.inf, 0
         print(_header(), flush=True)
         for r in range(self.loop.max_rounds):
             if r > 0 and not self.plan.later:
-                return history, f"single round: method {self.loop.method} samples once"
-            with self.tracker.run(f"round {r}", parent, {"round": str(r)}) as round_run:
-                row = self._round(r, round_run)
+                return f"single round: method {self.loop.method} samples once"
+            row = self._round(r, parent)
             if row is None:
-                return history, "converged: every pocket member's neighbourhood is explored"
+                return "converged: every pocket member's neighbourhood is explored"
             judged = self.judge(r)
             row.update(judged)
             history.append(row)
-            if not self.tracker.recorded(round_run):
-                self.tracker.metrics(parent, {**{k: row[k] for k in ROUND_COLUMNS}, **judged}, step=r)
+            series = {f"round/{k}": v for k, v in {**{k: row[k] for k in ROUND_COLUMNS}, **judged}.items()}
+            self.once(round_dir(self.run_dir, r), parent, lambda: self.tracker.metrics(parent, series, step=r))
             print(_row(r, row), flush=True)
             objective = row[self.objective]
             # Round 0 only samples; pockets grown from explored localities start at round 1.
@@ -525,12 +597,12 @@ class Runner:
                 best, stale = (objective, 0) if objective > best + self.loop.min_delta else (best, stale + 1)
             if stale >= self.loop.patience:
                 what = "mean of the 10 best scores" if self.objective == "top10_mean" else "mean pocket score"
-                return history, f"plateau: {what} did not improve for {stale} round(s)"
+                return f"plateau: {what} did not improve for {stale} round(s)"
             if row.get("converged") == 1.0:
-                return history, "converged: the restriction no longer changes or reached its target size"
+                return "converged: the restriction no longer changes or reached its target size"
             if row["evaluated_total"] >= self.loop.budget:
-                return history, f"budget: {int(row['evaluated_total'])} evaluations spent"
-        return history, f"max_rounds: {self.loop.max_rounds} rounds run"
+                return f"budget: {int(row['evaluated_total'])} evaluations spent"
+        return f"max_rounds: {self.loop.max_rounds} rounds run"
 
     def judge(self, r: int) -> dict[str, float]:
         """Return structure and ground-truth metrics of round ``r``'s shrunk space."""
@@ -540,11 +612,11 @@ class Runner:
         metrics = space_metrics(self.space, members, len(data["pockets"]), scores, self.truth)
         return {k: v for k, v in metrics.items() if k not in ("size", "pockets")}
 
-    def _round(self, r: int, round_run: str) -> dict[str, float] | None:
+    def _round(self, r: int, parent: str) -> dict[str, float] | None:
         """Run one round's stages; None when exploration has nothing left to propose."""
         row: dict[str, float] = {}
         for name in self.plan.first if r == 0 else self.plan.later:
-            metrics = self.stage(name, r, round_run)
+            metrics = self.stage(name, r, parent)
             if name == "explore" and metrics["proposed"] == 0:
                 return None
             row.update(metrics)
@@ -602,18 +674,64 @@ def summary_lines(final: dict[str, float], space: SearchSpace, rounds: int, spen
             f"evaluations: {spent:,} spent of budget {budget:,}"]
 
 
-def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None, sweep_parent: str | None = None) -> RunResult:
-    """Run the whole pipeline into ``run_dir`` and log it to MLflow (under ``sweep_parent`` if given)."""
+def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None, sweep_parent: str | None = None,
+        overrides: list[str] | None = None, swept: list[str] | None = None) -> RunResult:
+    """Run the whole pipeline into ``run_dir`` and log it to MLflow (under ``sweep_parent`` if given).
+
+    ``overrides`` (the command line's) and ``swept`` (a sweep's varying keys) name the run.
+    """
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)  # an unreachable server is refused first
     with exclusive(run_dir / LOCK_FILE, f"run folder {run_dir}"):
         prepare_run_dir(run_dir, cfg)
         runner = Runner(cfg, run_dir, tracker, progress=bool(cfg.progress))
+        commit = git_sha()
         tags = {**runner.evaluator.tags(), "space": runner.space.name, "seed": str(cfg.seed),
-                "method": runner.loop.method, "git_sha": git_sha(), "run_dir": str(run_dir.resolve())}
+                "method": runner.loop.method, "git_sha": commit, "run_dir": str(run_dir.resolve()),
+                "overrides": json.dumps(overrides or []), **record.lineage_tags(commit)}
+        name = cfg.tracking.run_name or record.run_name(
+            runner.loop.method, runner.space.name, _data_name(cfg, runner.evaluator), int(cfg.seed),
+            record.name_overrides(overrides or [], swept))
         try:
-            return _run(cfg, run_dir, hydra_dir, sweep_parent, tracker, runner, tags)
+            return _run(cfg, run_dir, hydra_dir, sweep_parent, tracker, runner, tags, name)
         finally:
             runner.executor.close()
+
+
+def _data_name(cfg: DictConfig, evaluator: Evaluator) -> str:
+    """Return what the run's scores come from: the dataset, and the evaluator unless it trains on it."""
+    dataset = evaluator.tags().get("dataset") or (cfg.dataset.get("name") if cfg.get("dataset") else None) or "-"
+    return str(dataset) if evaluator.name == "train" else f"{dataset}-{evaluator.name}"
+
+
+def _emit(cfg: DictConfig, run_dir: Path, tracker: Tracker, runner: Runner, parent: str, tags: dict[str, str]) -> Path:
+    """Emit the shrunk space, train and search the supernet when configured; return the shrunk space's path."""
+    history, reason = runner.history, runner.reason
+    provenance = {"run_id": parent, "seed": int(cfg.seed), "method": runner.loop.method, "git_sha": tags["git_sha"],
+                  "config": _manifest_config(cfg), "stop_reason": reason}
+    last = len(history) - 1 if history else 0
+    final = runner.stage("emit", last, parent, emit.Cfg(provenance, runner.choose))
+    label = "predicted" if runner.region == "surrogate" else "unevaluated"
+    for line in summary_lines(final, runner.space, len(history), runner.spent, runner.loop.budget, label):
+        print(line, flush=True)
+    for name, stage_cfg in runner.supernet_cfgs.items():
+        figures = runner.stage(name, last, parent, stage_cfg)
+        print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()), flush=True)
+    if (run_dir / "search" / "search.json").exists():
+        print(f"best subnet found: {read_json(run_dir / 'search' / 'search.json')['arch']}")
+    write_rows(run_dir / "rounds.csv", [{"round": i, **row} for i, row in enumerate(history)])
+    tracker.artifact(parent, run_dir / "rounds.csv")
+    if runner.encoder_file is not None and runner.encoder_file.is_file():
+        tracker.artifact(parent, runner.encoder_file, "embedding")
+    return run_dir / "emit" / "shrunk_space.json"
+
+
+def _system_metrics_on(cfg: DictConfig, runner: Runner) -> bool:
+    """Tell whether to sample system metrics: tracking.system_metrics, where auto means the run trains networks."""
+    setting = cfg.tracking.get("system_metrics", "auto")
+    if setting not in (True, False, "auto"):
+        raise ConfigError(f"tracking.system_metrics={setting!r} must be true, false or auto")
+    trains = bool(runner.supernet_cfgs) or runner.evaluator.name == "train"
+    return trains if setting == "auto" else bool(setting)
 
 
 PARENT_FILE = "mlflow_run.json"  # the run folder's MLflow parent run, which a resume continues
@@ -627,38 +745,18 @@ def _recorded_parent(run_dir: Path, uri: str) -> str | None:
 
 
 def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: str | None, tracker: Tracker,
-         runner: Runner, tags: dict[str, str]) -> RunResult:
-    """Open the parent run, loop the rounds, emit, and upload the run's files."""
-    name = cfg.tracking.run_name or f"{runner.loop.method}-{runner.space.name}-{runner.evaluator.name}-seed{cfg.seed}"
+         runner: Runner, tags: dict[str, str], name: str) -> RunResult:
+    """Open the invocation's run, loop the rounds, emit, train the supernet, and upload the run's files."""
     with tracker.run(name, sweep_parent, tags, resume_id=_recorded_parent(run_dir, cfg.tracking.uri)) as parent:
         write_json(run_dir / PARENT_FILE, {"run_id": parent, "tracking_uri": cfg.tracking.uri})
-        tracker.params(parent, flatten(OmegaConf.to_container(cfg, resolve=True)))
-        history, reason = runner.rounds(parent)
-        tracker.tags(parent, {"stop_reason": reason})
-        provenance = {"run_id": parent, "seed": int(cfg.seed), "method": runner.loop.method, "git_sha": tags["git_sha"],
-                      "config": _manifest_config(cfg), "stop_reason": reason}
-        last = len(history) - 1 if history else 0
-        final = runner.stage("emit", last, parent, emit.Cfg(provenance, runner.choose))
-        if not runner.logged_before(parent, "emit"):
-            tracker.metrics(parent, {f"final_{k}": v for k, v in final.items()})
-        spent = int(history[-1]["evaluated_total"]) if history else 0
-        label = "predicted" if runner.region == "surrogate" else "unevaluated"
-        for line in summary_lines(final, runner.space, len(history), spent, runner.loop.budget, label):
-            print(line, flush=True)
-        for name, stage_cfg in runner.supernet_cfgs.items():
-            figures = runner.stage(name, last, parent, stage_cfg)
-            if not runner.logged_before(parent, name):
-                tracker.metrics(parent, {f"{name}_{k}": v for k, v in figures.items()})
-            print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()), flush=True)
-        if (run_dir / "search" / "search.json").exists():
-            print(f"best subnet found: {read_json(run_dir / 'search' / 'search.json')['arch']}")
-        write_rows(run_dir / "rounds.csv", [{"round": i, **row} for i, row in enumerate(history)])
-        shrunk_path = run_dir / "emit" / "shrunk_space.json"
-        for path in (shrunk_path, run_dir / "emit" / "edf.png", run_dir / "rounds.csv"):
-            tracker.artifact(parent, path)
-        if runner.encoder_file is not None and runner.encoder_file.is_file():
-            tracker.artifact(parent, runner.encoder_file, "embedding")
+        tracker.params(parent, record.user_params(cfg, runner.used_keys()))
+        record.log_inputs(tracker, parent, cfg, getattr(runner.evaluator, "path", None))
+        runner.live = Live(tracker, parent, float(cfg.tracking.get("progress_every_s", 5.0)))
+        with system_metrics(parent, cfg.tracking.uri, _system_metrics_on(cfg, runner)):
+            history, reason = runner.rounds(parent)
+            tracker.tags(parent, {"stop_reason": reason})
+            shrunk_path = _emit(cfg, run_dir, tracker, runner, parent, tags)
         if hydra_dir is not None and hydra_dir.is_dir():
             tracker.artifacts(parent, hydra_dir, "hydra")
     print(f"stopped: {reason}", file=sys.stdout)
-    return RunResult(parent, run_dir, shrunk_path, history, reason)
+    return RunResult(parent, run_dir, shrunk_path, history, reason, tracker.url(parent))

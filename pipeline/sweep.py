@@ -1,44 +1,83 @@
 """Hydra callback: one MLflow *sweep* run per multirun, parent of every job's run.
 
 The sweep run is created once, before any job starts (so the experiment is created once, not
-raced by parallel jobs), and its id is left in the sweep folder for jobs in other processes.
+raced by parallel jobs); its id and the swept keys are left in the sweep folder for jobs in other
+processes. When the jobs are done it carries the summary: the swept keys as params, a table of
+every job's headline ``result/*`` metrics, their mean +- std per setting (seed aside) as metrics,
+and one figure comparing the settings.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from spaces.files import atomic_write_text
+from spaces.files import atomic_write_text, strict_dumps, strict_loads
 
-SWEEP_FILE = "mlflow_sweep_run_id"
+SWEEP_FILE = "mlflow_sweep.json"
 
 
-def sweep_run_id(sweep_dir: str | Path) -> str | None:
-    """Return the sweep run id left in ``sweep_dir``, if any."""
+def sweep_record(sweep_dir: str | Path) -> dict[str, Any]:
+    """Return the sweep run id and swept keys left in ``sweep_dir`` ({} when absent)."""
     path = Path(sweep_dir) / SWEEP_FILE
-    return path.read_text().strip() if path.exists() else None
+    return strict_loads(path.read_text()) if path.exists() else {}
+
+
+def swept_keys(overrides: list[str]) -> dict[str, str]:
+    """Return the overrides that vary across the sweep's jobs (comma lists, ranges, choice/glob sweeps)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return {o.get_key_element().lstrip("+~"): o.get_value_element_as_str() for o in parsed if o.is_sweep_override()}
 
 
 class MlflowSweepCallback(Callback):
-    """Open the sweep run at multirun start and close it at the end."""
+    """Open the sweep run at multirun start, summarise and close it at the end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from pipeline.record import param_text
         from pipeline.tracking import Tracker
 
         tracker = Tracker(config.tracking.uri, config.tracking.experiment)
         sweep_dir = Path(config.hydra.sweep.dir)
-        run = tracker.client.create_run(tracker.experiment_id, run_name=f"sweep {sweep_dir.name}",
+        swept = swept_keys(list(config.hydra.overrides.task))
+        name = "sweep " + " ".join(f"{k.split('.')[-1]}={v}" for k, v in swept.items())
+        run = tracker.client.create_run(tracker.experiment_id, run_name=name[:250],
                                         tags={"sweep": "true", "sweep_dir": str(sweep_dir.resolve())})
+        tracker.params(run.info.run_id, {f"sweep.{k}": param_text(v) for k, v in swept.items()})
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(sweep_dir / SWEEP_FILE, run.info.run_id)
+        atomic_write_text(sweep_dir / SWEEP_FILE, strict_dumps({"run_id": run.info.run_id, "swept": list(swept)}))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from pipeline.tracking import Tracker
 
-        run_id = sweep_run_id(config.hydra.sweep.dir)
-        if run_id:
-            Tracker(config.tracking.uri, config.tracking.experiment).client.set_terminated(run_id)
+        found = sweep_record(config.hydra.sweep.dir)
+        if found:
+            tracker = Tracker(config.tracking.uri, config.tracking.experiment)
+            summarise(tracker, found["run_id"], [k for k in found["swept"] if k != "seed"])
+            tracker.client.set_terminated(found["run_id"])
+
+
+def summarise(tracker: Any, sweep_id: str, group_keys: list[str]) -> None:
+    """Put the jobs' table, per-setting mean +- std and a comparison figure on the sweep run."""
+    from pipeline.sweep_summary import job_rows, markdown, mean_std, plot
+
+    rows = job_rows(tracker, sweep_id, group_keys)
+    if not rows:
+        return
+    stats = mean_std(rows)
+    tracker.metrics(sweep_id, {f"{group}/{metric}/{which}": value for group, figures in stats.items()
+                               for metric, pair in figures.items() for which, value in zip(("mean", "std"), pair)})
+    text = markdown(rows, stats)
+    tracker.tags(sweep_id, {"mlflow.note.content": text[:60000]})
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "jobs.md").write_text(text)
+        from pipeline.artifacts import write_rows
+
+        write_rows(Path(folder) / "jobs.csv", rows)
+        plot(Path(folder) / "comparison.png", rows)
+        tracker.artifacts(sweep_id, Path(folder), "summary")

@@ -19,17 +19,18 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 # A tracking server that stops answering ends the run in one line (pipeline/__main__.py), not a retry log.
 logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # start/stop lines on every run
 
 
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Flatten a nested mapping to dotted keys with string values (MLflow params)."""
+def flatten(tree: Mapping[str, Any], prefix: str = "", text: Callable[[Any], str] = str) -> dict[str, str]:
+    """Flatten a nested mapping to dotted keys with values as ``text`` writes them (MLflow params)."""
     flat: dict[str, str] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
+            flat.update(flatten(value, f"{name}.", text))
         else:
-            flat[name] = str(value)[:6000]
+            flat[name] = text(value)[:6000]
     return flat
 
 
@@ -93,6 +94,9 @@ def create_store(db: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+KIND_TAG = "mlflow.experimentKind"
+
+
 class Tracker:
     """Thin layer over ``MlflowClient`` with explicit run ids (no global active-run state)."""
 
@@ -122,6 +126,8 @@ class Tracker:
                 raise ConfigError(f"MLflow store {db} was left half-created (a process died while creating it): "
                                   f"move it aside (mv {db} {db}.broken) and run again, or set tracking.uri") from None
         self.experiment_id = found.experiment_id if found else self._create(experiment)
+        if found and KIND_TAG not in found.tags:  # an experiment made by an older version
+            retry_locked(self.client.set_experiment_tag, self.experiment_id, KIND_TAG, "custom_model_development")
         # Runs of an earlier, interrupted process that a resume continues: (parent id, name) -> run id.
         self.recorded_runs: dict[tuple[str | None, str], str] = {}
         self.reopened: set[str] = set()
@@ -166,9 +172,15 @@ class Tracker:
     def _create(self, name: str) -> str:
         """Create the experiment, tolerating a concurrent creator."""
         try:
-            return retry_locked(self.client.create_experiment, name)
+            # MLflow 3 opens an experiment without a kind on its GenAI overview; these are training runs.
+            return retry_locked(self.client.create_experiment, name, tags={KIND_TAG: "custom_model_development"})
         except Exception:  # another process created it between our lookup and create
             return self.client.get_experiment_by_name(name).experiment_id
+
+    def url(self, run_id: str) -> str:
+        """Return the run's address in the MLflow UI's classic (training runs) view."""
+        base = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+        return f"{base}/#/experiments/{self.experiment_id}/runs/{run_id}"
 
     @contextlib.contextmanager
     def run(self, name: str, parent: str | None = None, tags: Mapping[str, str] | None = None,
@@ -221,6 +233,15 @@ class Tracker:
         if items:
             retry_locked(self.client.log_batch, run_id, metrics=items)
 
+    def inputs(self, run_id: str, datasets: list[tuple[Any, str]]) -> None:
+        """Log MLflow datasets as the run's inputs, each with its context (evaluation, training, ...)."""
+        from mlflow.entities import DatasetInput, InputTag
+
+        if datasets:
+            entries = [DatasetInput(d._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
+                       for d, context in datasets]
+            retry_locked(self.client.log_inputs, run_id, datasets=entries)
+
     def tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         """Set tags on a run."""
         for key, value in tags.items():
@@ -234,3 +255,36 @@ class Tracker:
     def artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         """Upload one file."""
         retry_locked(self.client.log_artifact, run_id, str(path), artifact_path)
+
+
+class Live:
+    """Live counters of a working run: ``progress/*`` metrics, at most one batch every ``every_s`` seconds."""
+
+    def __init__(self, tracker: Tracker, run_id: str, every_s: float) -> None:
+        self.tracker, self.run_id, self.every_s = tracker, run_id, every_s
+        self.start = self.last = time.monotonic()
+
+    def __call__(self, counters: Mapping[str, float]) -> None:
+        """Log ``counters`` (step = seconds since the run started) unless the last batch is too recent."""
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.last = now
+            self.tracker.metrics(self.run_id, {f"progress/{k}": v for k, v in counters.items()},
+                                 step=int(now - self.start))
+
+
+@contextlib.contextmanager
+def system_metrics(run_id: str, uri: str, enabled: bool, every_s: float = 10.0) -> Iterator[None]:
+    """Sample CPU / memory / GPU use into the run's ``system/*`` metrics while the block runs."""
+    if not enabled:
+        yield
+        return
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=every_s, tracking_uri=uri)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
+

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import pictures
 from pipeline.context import StageContext
 from pipeline.errors import ConfigError
 from pipeline.metrics import space_metrics
@@ -40,7 +41,7 @@ def best_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
-    """Emit ``shrunk_space.json`` and ``edf.png`` from the best round."""
+    """Emit ``shrunk_space.json`` and its pictures (EDFs, pocket graph, option frequencies) from the chosen round."""
     rounds = [ctx.load("pockets", r) for r in range(ctx.round + 1) if ctx.has("pockets", r)]
     chosen = best_round(rounds) if cfg.choose == "best" else last_round(rounds)
     pockets = [
@@ -59,6 +60,9 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     kept = [evaluated[a] for a in listed if a in evaluated]
     plot_edf(ctx.folder / "edf.png", sample, kept, chosen["metric"], ctx.truth, listed)
     scores = {a: row["score"] for a, row in evaluated.items()}
+    if ctx.has("graph", chosen["round"]):
+        pictures.pocket_graph(ctx.folder / "pockets.png", ctx.load("graph", chosen["round"]), chosen["pockets"], scores)
+    pictures.op_frequencies(ctx.folder / "op_frequencies.png", ctx.space, listed)
     return {"round": float(chosen["round"]), "shrunk_size": float(shrunk.size()),
             "evaluated_members": float(sum(a in evaluated for a in listed)),
             "mean_pocket_score": float(np.mean([r["score"] for r in kept])) if kept else float("nan"),

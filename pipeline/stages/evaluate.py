@@ -65,6 +65,7 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
             journal[proposal["arch"]] = row
             journal_file.write(strict_dumps(row, indent=None) + "\n")
             journal_file.flush()
+            ctx.progress({"evaluations": float(len(done_before) + len(journal))})
     rows = [journal[p["arch"]] for p in todo]
     failed = [r for r in rows if r.get("failed")]
     if rows and len(failed) == len(rows):

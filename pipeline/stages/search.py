@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
+from pipeline import pictures
 from pipeline.context import StageContext
 from pipeline.evaluators.train import pick_device
 from pipeline.stages.supernet import shrunk_space
 from pipeline.supernet.models import build_supernet, extract_subnet
 from pipeline.supernet.search import EvolutionCfg, evolve, rank_correlations
-from pipeline.supernet.train import load_weights, recalibrate_bn, subnet_accuracy
+from pipeline.supernet.train import load_weights, path_accuracy, recalibrate_bn, subnet_accuracy
 from pipeline.threads import resolve_count, torch_threads, usable_cpus
 from spaces.base import Arch
 from spaces.shrunk import LIST_LIMIT
@@ -77,6 +79,7 @@ def _search(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
         metrics.update({f"{name}_{k}": v for k, v in corr.items()})
         metrics[f"{name}_ranked"] = float(len(pairs))
     ctx.save("ranking", rows)
+    pictures.supernet_scatter(ctx.folder / "ranking.png", rows, source)
     evolution = EvolutionCfg(cfg.population, cfg.generations, cfg.parents, cfg.mutation_prob)
     best, fitness, history = evolve(space, shrunk.sample, lambda a: a in shrunk, shrunk.size(), estimate,
                                     evolution, ctx.rng)
@@ -88,7 +91,9 @@ def _search(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     subnet = extract_subnet(model.cpu(), space, best, splits.input_shape, splits.num_classes)
     ctx.save("subnet", {"arch": found["arch"], "space": space.config(), "input_shape": list(splits.input_shape),
                         "num_classes": splits.num_classes, "state_dict": subnet.state_dict()})
-    metrics.update({"best_supernet_acc": fitness, "subnets_scored": float(len(cache))})
+    # What the logged model reproduces: the stand-alone network's own val accuracy.
+    metrics.update({"best_supernet_acc": fitness, "subnets_scored": float(len(cache)),
+                    "best_subnet_val_acc": path_accuracy(subnet, None, splits.val, torch.device("cpu"))})
     if found["reference"] is not None:
         metrics["best_reference"] = float(found["reference"])
     return metrics

@@ -59,6 +59,7 @@ def _progress(ctx: StageContext, so_far: list[dict[str, float]], epochs: int) ->
     """Save the curves so far and print a line every tenth of the training."""
     ctx.save("curves", so_far)
     last = so_far[-1]
+    ctx.progress({"supernet_epoch": float(last["epoch"]), "supernet_train_loss": float(last["train_loss"])})
     if int(last["epoch"]) % max(1, epochs // 10) == 0 or int(last["epoch"]) == epochs:
         print(f"supernet epoch {int(last['epoch'])}/{epochs}: loss {last['train_loss']:.3f}, "
               f"train acc {last['train_acc']:.1f}%, {last['images_per_s']:.0f} img/s", flush=True)

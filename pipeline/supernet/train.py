@@ -189,12 +189,14 @@ def recalibrate_bn(model: nn.Module, codes: np.ndarray, split: Split, batches: i
 
 
 @torch.no_grad()
-def path_accuracy(model: nn.Module, codes: np.ndarray, split: Split, device: torch.device, batch_size: int = 512) -> float:
-    """Return top-1 accuracy (%) of the subnet ``codes`` on ``split``."""
+def path_accuracy(model: nn.Module, codes: np.ndarray | None, split: Split, device: torch.device,
+                  batch_size: int = 512) -> float:
+    """Return top-1 accuracy (%) of the subnet ``codes`` on ``split`` (of a stand-alone network when None)."""
     model.eval()
     correct = 0
     for start in range(0, len(split.y), batch_size):
-        logits = model(split.x[start:start + batch_size].to(device), codes)
+        images = split.x[start:start + batch_size].to(device)
+        logits = model(images) if codes is None else model(images, codes)
         correct += int((logits.argmax(1).cpu() == split.y[start:start + batch_size]).sum())
     return 100.0 * correct / max(1, len(split.y))
 

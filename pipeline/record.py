@@ -1,0 +1,162 @@
+"""What one invocation records in MLflow, beyond the client calls: names, params, headline metrics, lineage.
+
+The run's metrics sit under prefixes so the record reads at a glance: ``result/*`` describes the
+emitted space (a handful, the same for every method), ``space/*`` its other figures, ``round/*``
+the per-round series, ``supernet/*`` and ``search/*`` the one-shot stages (per-epoch curves under
+``supernet/epoch/*``), ``progress/*`` live counters while the run works.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.tracking import Tracker, flatten
+
+# emit-stage figure -> headline name under result/ (ground-truth ones only when the run has ground truth)
+HEADLINE = {"shrunk_size": "size", "gt_mean": "mean_test_acc", "gt_best": "best_test_acc", "regret": "regret",
+            "recall_top1pct": "recall_top1pct", "mean_pocket_score": "mean_score"}
+REPEATS = ("size", "round")  # size repeats shrunk_size; the chosen round is a tag and the round/chosen series
+HIDDEN_GROUPS = ("tracking", "progress", "cache_dir", "resume", "hydra")  # bookkeeping, not results
+NAMED_KEYS = ("shrink", "space", "+space", "dataset", "evaluator", "seed")  # already in the run name
+UNNAMED_PREFIXES = ("tracking.", "hydra.", "evaluator.path", "progress", "resume", "cache_dir", "ground_truth")
+
+
+def param_text(value: Any) -> str:
+    """Return a param value as text, floats without binary noise (90.29, not 90.28999999999999)."""
+    return f"{value:.10g}" if isinstance(value, float) else str(value)
+
+
+def user_params(cfg: DictConfig, used: Iterable[str]) -> dict[str, str]:
+    """Return the user-facing config as flat params: no class paths, no bookkeeping, no unset values,
+    and of ``shrink.*`` / ``supernet.*`` / ``dataset.*`` only the keys in ``used`` (settings that acted)."""
+    used = set(used)
+    flat = flatten(OmegaConf.to_container(cfg, resolve=True), text=param_text)
+    return {k: v for k, v in flat.items()
+            if k.split(".")[0] not in HIDDEN_GROUPS and not k.endswith("_target_") and v != "None"
+            and (not k.startswith(("shrink.", "supernet.", "dataset.")) or k in used)}
+
+
+def result_metrics(final: Mapping[str, float], spent: int) -> dict[str, float]:
+    """Split the emit stage's figures into the headline ``result/*`` and the rest as ``space/*``."""
+    out = {f"result/{HEADLINE[k]}": v for k, v in final.items() if k in HEADLINE}
+    out["result/evaluations"] = float(spent)
+    out.update({f"space/{k}": v for k, v in final.items() if k not in HEADLINE and k not in REPEATS})
+    return out
+
+
+def name_overrides(overrides: Iterable[str], swept: Iterable[str] | None) -> list[str]:
+    """Return the overrides worth a place in the run name: a sweep's varying keys, else the user's own."""
+    keys = set(swept) if swept is not None else None
+    picked = []
+    for item in overrides:
+        key, _, value = item.lstrip("+~").partition("=")
+        if (keys is not None and key not in keys) or key in NAMED_KEYS or key.startswith(UNNAMED_PREFIXES):
+            continue
+        picked.append(f"{key.split('.')[-1]}={value[:20]}")
+    return picked
+
+
+def run_name(method: str, space: str, data: str, seed: int, extra: Iterable[str]) -> str:
+    """Return a run name that tells runs apart: method, space, data, seed and the varying overrides."""
+    return "-".join([method, space, data, f"s{seed}"]) + "".join(f" {e}" for e in extra)
+
+
+def describe(final: Mapping[str, float], space_size: int, space: str, spent: int, reason: str) -> str:
+    """Return the run's description (markdown): what was emitted and how good it is."""
+    size = int(final["shrunk_size"])
+    lines = [f"**Emitted** round {int(final['round'])}: {size:,} archs ({size / space_size:.3%} of {space}), "
+             f"{int(final['pockets'])} pockets, {spent:,} evaluations; stopped by {reason}."]
+    if "gt_mean" in final:
+        lines.append(f"**Ground truth** (judges only): mean {final['gt_mean']:.2f} vs full space "
+                     f"{final['gt_full_mean']:.2f}; best {final['gt_best']:.2f}, regret {final['regret']:.3f}, "
+                     f"top-1% recall {final['recall_top1pct']:.2f}.")
+    return "\n\n".join(lines)
+
+
+def lineage_tags(commit: str) -> dict[str, str]:
+    """Return MLflow's standard context tags (user, source, git commit) for this process."""
+    from mlflow.tracking.context import registry
+
+    tags = {**registry.resolve_tags(), "mlflow.source.name": "python -m pipeline", "mlflow.source.type": "LOCAL",
+            "mlflow.user": registry.resolve_tags().get("mlflow.user") or getpass.getuser()}
+    if commit != "unknown":
+        tags["mlflow.source.git.commit"] = commit
+    tags["mlflow.source.entryPoint"] = " ".join(["python -m pipeline", *sys.argv[1:]])[:5000]
+    return tags
+
+
+def file_digest(path: Path) -> str:
+    """Return the first 16 hex digits of a file's SHA-256."""
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()[:16]
+
+
+def config_digest(settings: Mapping[str, Any]) -> str:
+    """Return the first 16 hex digits of a config's SHA-256 (a dataset known by how it is loaded)."""
+    text = ";".join(f"{k}={v}" for k, v in sorted(flatten(dict(settings)).items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def log_inputs(tracker: Tracker, run_id: str, cfg: DictConfig, table: str | None) -> None:
+    """Log the run's data as MLflow dataset inputs: the benchmark table and ground truth (by file digest),
+    else the image dataset (by its loading settings)."""
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    found: list[tuple[Any, str]] = []
+    truth = cfg.get("ground_truth")
+    for path, context in ((table, "evaluation"), (None if truth in (None, "auto") else str(truth), "ground_truth")):
+        if path and Path(path).expanduser().is_file():
+            file = Path(path).expanduser().resolve()
+            found.append((MetaDataset(LocalArtifactDatasetSource(str(file)), name=file.name, digest=file_digest(file)),
+                          context))
+    if not found and cfg.get("dataset") is not None:
+        settings = {k: v for k, v in OmegaConf.to_container(cfg.dataset, resolve=True).items() if k != "_target_"}
+        root = Path(str(settings.get("root") or ".")).expanduser().resolve()
+        found.append((MetaDataset(LocalArtifactDatasetSource(str(root)), name=str(settings.get("name", "dataset")),
+                                  digest=config_digest(settings)), "training"))
+    tracker.inputs(run_id, found)
+
+
+def log_subnet(tracker: Tracker, run_id: str, space: Any, saved: Mapping[str, Any], example: Any) -> str:
+    """Log the search's best subnet as an MLflow PyTorch model (signature, input example); return its model id.
+
+    ``saved`` is the search stage's ``best_subnet.pt`` (arch, shapes, weights); ``example`` a few
+    input images. ``mlflow.pytorch.load_model(f"runs:/{run_id}/best_subnet")`` loads it back.
+    """
+    import tempfile
+
+    import mlflow.pytorch
+    import torch
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.models import infer_signature
+
+    net = space.build_model(space.from_str(saved["arch"]), tuple(saved["input_shape"]), int(saved["num_classes"]))
+    net.load_state_dict(saved["state_dict"])
+    net.eval()
+    x = example.numpy().astype("float32")
+    with torch.no_grad():
+        signature = infer_signature(x, net(example).numpy())
+    client = tracker.client
+    model = client.create_logged_model(tracker.experiment_id, name="best_subnet", source_run_id=run_id,
+                                       params={"arch": saved["arch"]}, tags={"space": space.name})
+    with tempfile.TemporaryDirectory() as folder:
+        # pickle, not MLflow's torch.export default: the loaded model stays an nn.Module to evaluate or fine-tune.
+        mlflow.pytorch.save_model(net, f"{folder}/model", signature=signature, input_example=x,
+                                  serialization_format="pickle",
+                                  pip_requirements=[f"torch>={torch.__version__.split('+')[0]}"])
+        client.log_model_artifacts(model.model_id, f"{folder}/model")
+    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    client.log_outputs(run_id, [LoggedModelOutput(model.model_id, 0)])
+    return model.model_id
