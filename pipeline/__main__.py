@@ -47,6 +47,7 @@ def main(cfg: DictConfig) -> None:
     uri = str(cfg.tracking.uri)
     serve = "" if uri.startswith(("http://", "https://")) else f" after: mlflow ui --backend-store-uri {uri}"
     print(f"MLflow run id: {result.run_id}  (open {result.url}{serve})")
+    print(f"Runs compared by their headline metrics: {result.table_url}")
     print(f"Shrunk space: {result.shrunk_space}")
 
 

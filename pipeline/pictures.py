@@ -57,14 +57,16 @@ def pocket_graph(path: Path, graph: Mapping[str, Any], pockets: Sequence[Mapping
     ax = fig.add_subplot()
     for a, b in graph["edges"]:
         ax.plot(*xy[[a, b]].T, color="0.85", lw=0.4, zorder=1)
-    dots = ax.scatter(xy[:, 0], xy[:, 1], c=value, cmap="viridis", s=14, zorder=2)
+    # A few failed or tiny scores would flatten the colour scale: it starts at the 10th percentile.
+    low = float(np.nanpercentile(value, 10)) if np.isfinite(value).any() else None
+    dots = ax.scatter(xy[:, 0], xy[:, 1], c=value, cmap="viridis", s=14, zorder=2, vmin=low)
     fig.colorbar(dots, ax=ax, label="search score")
     where = {a: i for i, a in enumerate(nodes)}
     colours = plt.get_cmap("tab10")
     for k, pocket in enumerate(pockets):
         idx = [where[m["arch"]] for m in pocket["members"] if m["arch"] in where]
         ax.scatter(xy[idx, 0], xy[idx, 1], s=70, facecolors="none", edgecolors=[colours(k % 10)], lw=1.4, zorder=3,
-                   label=f"pocket {pocket['id']} ({len(pocket['members'])} archs)")
+                   label=f"pocket {pocket['id']}: {len(pocket['members'])} archs, {len(idx)} evaluated")
     ax.set(title=f"locality graph of {len(nodes)} evaluated archs; pockets ringed", xticks=[], yticks=[])
     if pockets:
         ax.legend(loc="best", fontsize=7)

@@ -27,6 +27,7 @@ import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -45,7 +46,7 @@ from pipeline.executors import Executor, LocalExecutor
 from pipeline.locks import exclusive
 from pipeline.metrics import space_metrics
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, search, select, supernet
-from pipeline.tracking import Live, Tracker, flatten, system_metrics
+from pipeline.tracking import Live, Tracker, flatten, retry_locked, system_metrics
 from spaces.base import SearchSpace
 
 STAGES: dict[str, ModuleType] = {
@@ -101,6 +102,7 @@ class RunResult:
     rounds: list[dict[str, float]]
     stop_reason: str
     url: str = ""  # the run in the MLflow UI's training view
+    table_url: str = ""  # the experiment's runs table with the headline columns
 
 
 def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]]:
@@ -530,11 +532,18 @@ class Runner:
                                  step=int(row["epoch"]))
 
     def _log_result(self, parent: str, final: dict[str, float]) -> None:
-        """Log the emitted space's headline and other figures, mark the chosen round, describe the run."""
+        """Log the emitted space's headline and other figures, mark the chosen round, describe the run.
+
+        An emit that runs again on a resume logs only what changed: no doubled points in the series.
+        """
         chosen = int(final["round"])
-        self.tracker.metrics(parent, record.result_metrics(final, self.spent))
+        latest = retry_locked(self.tracker.client.get_run, parent).data.metrics
+        figures = record.result_metrics(final, self.spent)
+        self.tracker.metrics(parent, {k: v for k, v in figures.items() if latest.get(k) != v})
+        marked = {m.step: m.value for m in retry_locked(self.tracker.client.get_metric_history, parent, "round/chosen")}
         for r in range(len(self.history)):
-            self.tracker.metrics(parent, {"round/chosen": float(r == chosen)}, step=r)
+            if marked.get(r) != float(r == chosen):
+                self.tracker.metrics(parent, {"round/chosen": float(r == chosen)}, step=r)
         self.tracker.tags(parent, {"result.round": str(chosen), "mlflow.note.content": record.describe(
             final, self.space.size(), self.space.name, self.spent, self.reason)})
 
@@ -589,7 +598,7 @@ class Runner:
             row.update(judged)
             history.append(row)
             series = {f"round/{k}": v for k, v in {**{k: row[k] for k in ROUND_COLUMNS}, **judged}.items()}
-            self.once(round_dir(self.run_dir, r), parent, lambda: self.tracker.metrics(parent, series, step=r))
+            self.once(round_dir(self.run_dir, r), parent, partial(self.tracker.metrics, parent, series, step=r))
             print(_row(r, row), flush=True)
             objective = row[self.objective]
             # Round 0 only samples; pockets grown from explored localities start at round 1.
@@ -720,6 +729,7 @@ def _emit(cfg: DictConfig, run_dir: Path, tracker: Tracker, runner: Runner, pare
         print(f"best subnet found: {read_json(run_dir / 'search' / 'search.json')['arch']}")
     write_rows(run_dir / "rounds.csv", [{"round": i, **row} for i, row in enumerate(history)])
     tracker.artifact(parent, run_dir / "rounds.csv")
+    tracker.artifact(parent, run_dir / "emit" / "shrunk_space.json")  # the documented runs:/<id>/shrunk_space.json
     if runner.encoder_file is not None and runner.encoder_file.is_file():
         tracker.artifact(parent, runner.encoder_file, "embedding")
     return run_dir / "emit" / "shrunk_space.json"
@@ -759,4 +769,4 @@ def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: s
         if hydra_dir is not None and hydra_dir.is_dir():
             tracker.artifacts(parent, hydra_dir, "hydra")
     print(f"stopped: {reason}", file=sys.stdout)
-    return RunResult(parent, run_dir, shrunk_path, history, reason, tracker.url(parent))
+    return RunResult(parent, run_dir, shrunk_path, history, reason, tracker.url(parent), record.headline_view(tracker))

@@ -32,7 +32,8 @@ def swept_keys(overrides: list[str]) -> dict[str, str]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(overrides)
-    return {o.get_key_element().lstrip("+~"): o.get_value_element_as_str() for o in parsed if o.is_sweep_override()}
+    return {o.get_key_element().lstrip("+~"): (o.input_line or "").partition("=")[2] for o in parsed
+            if o.is_sweep_override()}
 
 
 class MlflowSweepCallback(Callback):
@@ -46,9 +47,14 @@ class MlflowSweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         swept = swept_keys(list(config.hydra.overrides.task))
         name = "sweep " + " ".join(f"{k.split('.')[-1]}={v}" for k, v in swept.items())
+        from pipeline.record import headline_view, lineage_tags
+        from pipeline.run import git_sha
+
         run = tracker.client.create_run(tracker.experiment_id, run_name=name[:250],
-                                        tags={"sweep": "true", "sweep_dir": str(sweep_dir.resolve())})
+                                        tags={"sweep": "true", "sweep_dir": str(sweep_dir.resolve()),
+                                              **lineage_tags(git_sha())})
         tracker.params(run.info.run_id, {f"sweep.{k}": param_text(v) for k, v in swept.items()})
+        headline_view(tracker)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(sweep_dir / SWEEP_FILE, strict_dumps({"run_id": run.info.run_id, "swept": list(swept)}))
 
@@ -69,9 +75,12 @@ def summarise(tracker: Any, sweep_id: str, group_keys: list[str]) -> None:
     rows = job_rows(tracker, sweep_id, group_keys)
     if not rows:
         return
+    share_inputs(tracker, sweep_id)
     stats = mean_std(rows)
-    tracker.metrics(sweep_id, {f"{group}/{metric}/{which}": value for group, figures in stats.items()
-                               for metric, pair in figures.items() for which, value in zip(("mean", "std"), pair)})
+    # sweep/<metric>/<setting>_mean: one chart section per metric, holding every setting.
+    tracker.metrics(sweep_id, {f"sweep/{metric.removeprefix('result/')}/{group}_{which}": value
+                               for group, figures in stats.items() for metric, pair in figures.items()
+                               for which, value in zip(("mean", "std"), pair, strict=True)})
     text = markdown(rows, stats)
     tracker.tags(sweep_id, {"mlflow.note.content": text[:60000]})
     with tempfile.TemporaryDirectory() as folder:
@@ -81,3 +90,15 @@ def summarise(tracker: Any, sweep_id: str, group_keys: list[str]) -> None:
         write_rows(Path(folder) / "jobs.csv", rows)
         plot(Path(folder) / "comparison.png", rows)
         tracker.artifacts(sweep_id, Path(folder), "summary")
+
+
+def share_inputs(tracker: Any, sweep_id: str) -> None:
+    """Log the jobs' dataset inputs (each once) on the sweep run: what the whole sweep read."""
+    from mlflow.entities import DatasetInput
+
+    jobs = tracker.client.search_runs([tracker.experiment_id], f"tags.mlflow.parentRunId = '{sweep_id}'",
+                                      max_results=50000)
+    seen = {(d.dataset.name, d.dataset.digest): d for job in jobs for d in job.inputs.dataset_inputs}
+    if seen:
+        tracker.client.log_inputs(sweep_id, datasets=[DatasetInput(d.dataset, d.tags) for d in seen.values()])
+

@@ -177,10 +177,10 @@ class Tracker:
         except Exception:  # another process created it between our lookup and create
             return self.client.get_experiment_by_name(name).experiment_id
 
-    def url(self, run_id: str) -> str:
-        """Return the run's address in the MLflow UI's classic (training runs) view."""
+    def url(self, run_id: str | None, query: str = "") -> str:
+        """Return the address of a run (or of the runs table) in the MLflow UI's training-runs view."""
         base = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-        return f"{base}/#/experiments/{self.experiment_id}/runs/{run_id}"
+        return f"{base}/#/experiments/{self.experiment_id}/runs" + (f"/{run_id}" if run_id else "") + query
 
     @contextlib.contextmanager
     def run(self, name: str, parent: str | None = None, tags: Mapping[str, str] | None = None,
@@ -258,7 +258,7 @@ class Tracker:
 
 
 class Live:
-    """Live counters of a working run: ``progress/*`` metrics, at most one batch every ``every_s`` seconds."""
+    """Live counters of a working run: ``run/*`` metrics, at most one batch every ``every_s`` seconds."""
 
     def __init__(self, tracker: Tracker, run_id: str, every_s: float) -> None:
         self.tracker, self.run_id, self.every_s = tracker, run_id, every_s
@@ -269,7 +269,7 @@ class Live:
         now = time.monotonic()
         if now - self.last >= self.every_s:
             self.last = now
-            self.tracker.metrics(self.run_id, {f"progress/{k}": v for k, v in counters.items()},
+            self.tracker.metrics(self.run_id, {f"run/{k}": v for k, v in counters.items()},
                                  step=int(now - self.start))
 
 

@@ -164,7 +164,7 @@ def test_a_run_on_a_table_with_nan_cells_emits_only_judged_feasible_members(tmp_
 # --- MLflow: a resume continues the same run; a killed run is marked ---------------------------------------
 
 def test_resume_continues_the_same_mlflow_run_and_marks_the_dead_ones_killed(tmp_path: Path, toy_table: Path) -> None:
-    cfg = toy_cfg(tmp_path, toy_table)
+    cfg = toy_cfg(tmp_path, toy_table, "tracking.stage_runs=true")
     first = run(cfg, tmp_path / "run")
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = client.get_run(first.run_id).info.experiment_id
@@ -180,7 +180,9 @@ def test_resume_continues_the_same_mlflow_run_and_marks_the_dead_ones_killed(tmp
     after = client.search_runs([experiment], max_results=1000)
     new = {r.info.run_name for r in after} - {r.info.run_name for r in before} - {"emit"}
     assert len(after) == len(before) + 1 and not new  # only the re-made emit run: finished rounds are not logged twice
-    assert [m.step for m in client.get_metric_history(first.run_id, "evaluated_total")] == list(range(len(first.rounds)))
+    steps = list(range(len(first.rounds)))
+    assert [m.step for m in client.get_metric_history(first.run_id, "round/evaluated_total")] == steps
+    assert [m.step for m in client.get_metric_history(first.run_id, "round/chosen")] == steps  # emit's rerun: no doubles
 
 
 @pytest.mark.slow

@@ -21,11 +21,11 @@ from spaces.nb201 import NB201Space
 
 METHODS = ("lissnas", "op_pruning", "regnet", "topk", "random")
 COLUMNS = {  # metric -> header
-    "final_shrunk_size": "size", "final_pockets": "pockets", "final_gt_mean": "mean acc",
-    "final_gt_median": "median acc", "final_gt_best": "best acc", "final_regret": "regret",
-    "final_recall_top0.1pct": "R@0.1%", "final_recall_top1pct": "R@1%", "final_recall_top5pct": "R@5%",
-    "final_shrink_index": "shrink idx", "final_kendall_tau": "tau", "final_mean_distance": "mean dist",
-    "final_op_entropy": "op entropy",
+    "result/size": "size", "space/pockets": "pockets", "result/mean_test_acc": "mean acc",
+    "space/gt_median": "median acc", "result/best_test_acc": "best acc", "result/regret": "regret",
+    "space/recall_top0.1pct": "R@0.1%", "result/recall_top1pct": "R@1%", "space/recall_top5pct": "R@5%",
+    "space/shrink_index": "shrink idx", "space/kendall_tau": "tau", "space/mean_distance": "mean dist",
+    "space/op_entropy": "op entropy",
 }
 
 

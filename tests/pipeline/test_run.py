@@ -23,25 +23,50 @@ def toy_cfg(tmp_path: Path, table: Path, *extra: str):
                        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", *method_knobs, *extra)
 
 
-def test_run_tree_metrics_and_artifacts(tmp_path: Path, toy_table: Path) -> None:
+def test_one_run_per_invocation_with_prefixed_figures_and_stage_files(tmp_path: Path, toy_table: Path) -> None:
     result = run(toy_cfg(tmp_path, toy_table), tmp_path / "run")
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     parent = client.get_run(result.run_id)
-    assert {"space", "evaluator", "dataset", "seed", "git_sha"} <= set(parent.data.tags)
+    assert {"space", "evaluator", "dataset", "seed", "mlflow.source.git.commit", "mlflow.user"} <= set(parent.data.tags)
     assert parent.data.tags["space"] == "toy" and parent.data.params["shrink.budget"] == "20"
-    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'")
-    rounds = [c for c in children if c.info.run_name.startswith("round ")]
-    assert len(rounds) == len(result.rounds) >= 2
-    assert any(c.info.run_name == "emit" for c in children)
-    stages = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{rounds[0].info.run_id}'")
-    assert {s.data.tags["stage"] for s in stages} in ({"sample", "evaluate", "graph", "pockets"},
-                                                      {"explore", "evaluate", "graph", "pockets"})
-    history = client.get_metric_history(result.run_id, "evaluated_total")
+    assert not client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'")
+    metrics = parent.data.metrics
+    assert {"result/size", "result/mean_test_acc", "result/regret", "result/evaluations"} <= set(metrics)
+    assert not any(k.startswith("final_") or "/" not in k for k in metrics)  # every figure under a prefix
+    assert metrics["result/size"] == ShrunkSpace.load(result.shrunk_space).size()
+    history = client.get_metric_history(result.run_id, "round/evaluated_total")
     assert [m.step for m in history] == list(range(len(result.rounds)))
-    assert "shrunk_space.json" in {a.path for a in client.list_artifacts(result.run_id)}
+    chosen = {m.step for m in client.get_metric_history(result.run_id, "round/chosen") if m.value == 1.0}
+    assert chosen == {int(parent.data.tags["result.round"])}
+    folders = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"emit", "round_000", "rounds.csv", "shrunk_space.json"} <= folders
+    assert {"round_000/evaluate/scores.csv", "round_000/evaluate/journal.jsonl"} <= {
+        a.path for a in client.list_artifacts(result.run_id, "round_000/evaluate")}
+    assert {"emit/edf.png", "emit/pockets.png", "emit/op_frequencies.png"} <= {
+        a.path for a in client.list_artifacts(result.run_id, "emit")}
+    assert [d.dataset.name for d in parent.inputs.dataset_inputs] == [toy_table.name]
     local = client.download_artifacts(result.run_id, "shrunk_space.json", str(tmp_path))
     from_run = ShrunkSpace.load(f"runs:/{result.run_id}/shrunk_space.json", tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     assert ShrunkSpace.load(local).size() > 0 and from_run.to_dict() == ShrunkSpace.load(result.shrunk_space).to_dict()
+
+
+def test_params_are_the_user_facing_config_of_stages_that_ran(tmp_path: Path, toy_table: Path) -> None:
+    result = run(toy_cfg(tmp_path, toy_table, "shrink=topk"), tmp_path / "run")
+    params = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(result.run_id).data.params
+    assert not [k for k in params if k.endswith("_target_") or k.startswith(("provenance", "tracking.", "supernet."))]
+    assert params["shrink.method"] == "topk" and "shrink.radius" not in params  # pockets did not run
+    assert "dataset.root" not in params and "None" not in params.values()  # a table lookup reads no images
+
+
+def test_stage_runs_are_opt_in(tmp_path: Path, toy_table: Path) -> None:
+    result = run(toy_cfg(tmp_path, toy_table, "tracking.stage_runs=true"), tmp_path / "run")
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    children = client.search_runs(["1"], f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert {c.info.run_name for c in children} >= {"r0/sample", "r0/evaluate", "r1/explore", "emit"}
+    evaluate = next(c for c in children if c.info.run_name == "r0/evaluate")
+    assert "evaluated" in evaluate.data.metrics and "journal.jsonl" in {a.path for a in client.list_artifacts(
+        evaluate.info.run_id)}
+    assert "result/size" in client.get_run(result.run_id).data.metrics
 
 
 def test_same_seed_same_shrunk_space(tmp_path: Path, toy_table: Path) -> None:
@@ -62,9 +87,23 @@ def test_resume_reuses_finished_stages_and_matches(tmp_path: Path, toy_table: Pa
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = client.get_run(again.run_id).info.experiment_id
     assert again.run_id == first.run_id  # the resume continued the same MLflow run
+    # Finished rounds are reused and not logged twice.
+    steps = [m.step for m in client.get_metric_history(again.run_id, "round/evaluated_total")]
+    assert steps == list(range(len(first.rounds))) and experiment
+    assert [m.step for m in client.get_metric_history(again.run_id, "round/chosen")] == steps
+
+
+def test_resume_with_stage_runs_logs_no_stage_twice(tmp_path: Path, toy_table: Path) -> None:
+    cfg = toy_cfg(tmp_path, toy_table, "tracking.stage_runs=true")
+    first = run(cfg, tmp_path / "run")
+    last = tmp_path / "run" / f"round_{len(first.rounds) - 1:03d}"
+    shutil.rmtree(last / "pockets")
+    shutil.rmtree(tmp_path / "run" / "emit")
+    run(cfg, tmp_path / "run")
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     # Finished stages are reused and not logged twice; the lost pockets stage ran (and was logged) again.
-    assert len(client.search_runs([experiment], "tags.stage = 'evaluate'")) == len(first.rounds)
-    assert len(client.search_runs([experiment], "tags.stage = 'pockets'")) == len(first.rounds) + 1
+    assert len(client.search_runs(["1"], "tags.stage = 'evaluate'")) == len(first.rounds)
+    assert len(client.search_runs(["1"], "tags.stage = 'pockets'")) == len(first.rounds) + 1
 
 
 def test_resume_with_another_config_is_refused(tmp_path: Path, toy_table: Path) -> None:
@@ -106,9 +145,9 @@ def test_every_baseline_runs_in_the_same_harness(tmp_path: Path, toy_table: Path
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     metrics = client.get_run(result.run_id).data.metrics
     # Ground truth (the table's test accuracy) judges every method under the same names.
-    for name in ("final_gt_mean", "final_regret", "final_recall_top5pct", "final_shrink_index", "final_op_entropy"):
+    for name in ("result/mean_test_acc", "result/regret", "space/recall_top5pct", "space/shrink_index", "space/op_entropy"):
         assert name in metrics
-    assert [m.step for m in client.get_metric_history(result.run_id, "gt_mean")] == list(range(len(result.rounds)))
+    assert [m.step for m in client.get_metric_history(result.run_id, "round/gt_mean")] == list(range(len(result.rounds)))
 
 
 def test_methods_share_the_round0_sample(tmp_path: Path, toy_table: Path) -> None:
@@ -128,7 +167,7 @@ def test_proxy_evaluators_drive_the_pipeline_unchanged(tmp_path: Path, toy_table
     shrunk = ShrunkSpace.load(result.shrunk_space)
     assert shrunk.size() > 0 and shrunk.metric == evaluator
     metrics = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(result.run_id).data.metrics
-    assert "final_gt_mean" in metrics and "final_kendall_tau" in metrics
+    assert "result/mean_test_acc" in metrics and "space/kendall_tau" in metrics
 
 
 def test_a_run_folder_belongs_to_one_process_at_a_time(tmp_path: Path, toy_table: Path) -> None:
