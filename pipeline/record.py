@@ -120,7 +120,7 @@ def log_inputs(tracker: Tracker, run_id: str, cfg: DictConfig, table: str | None
 
     found: list[tuple[Any, str]] = []
     truth = cfg.get("ground_truth")
-    for path, context in ((table, "evaluation"), (None if truth in (None, "auto") else str(truth), "ground_truth")):
+    for path, context in ((table, "search"), (None if truth in (None, "auto") else str(truth), "ground_truth")):
         if path and Path(path).expanduser().is_file():
             file = Path(path).expanduser().resolve()
             found.append((MetaDataset(LocalArtifactDatasetSource(str(file)), name=file.name, digest=file_digest(file)),

@@ -78,7 +78,7 @@ def summarise(tracker: Any, sweep_id: str, group_keys: list[str]) -> None:
     share_inputs(tracker, sweep_id)
     stats = mean_std(rows)
     # sweep/<metric>/<setting>_mean: one chart section per metric, holding every setting.
-    tracker.metrics(sweep_id, {f"sweep/{metric.removeprefix('result/')}/{group}_{which}": value
+    tracker.metrics(sweep_id, {f"sweep/{metric.removeprefix('result/')}/{group}_{which}": float(f"{value:.6g}")
                                for group, figures in stats.items() for metric, pair in figures.items()
                                for which, value in zip(("mean", "std"), pair, strict=True)})
     text = markdown(rows, stats)
