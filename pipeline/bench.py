@@ -37,7 +37,8 @@ from pipeline.errors import DOMAIN_ERRORS, ConfigError
 from pipeline.evaluators.train import TrainEvaluator
 from pipeline.locks import exclusive
 from pipeline.run import build, git_sha
-from pipeline.tracking import Tracker, flatten
+from pipeline.record import plain_params
+from pipeline.tracking import Tracker
 from spaces.base import CategoricalSpace, SearchSpace
 
 MAX_ENUMERATED = 1_000_000  # above this, building every arch is refused: set n
@@ -234,7 +235,7 @@ def build_benchmark(cfg: DictConfig, limit: int | None = None) -> BenchResult:
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
     tags = {"space": space.name, "dataset": evaluator.dataset.name, "git_sha": git_sha(), "out": str(out.resolve())}
     with tracker.run(f"bench-{space.name}-{evaluator.dataset.name}", None, tags) as run_id:
-        tracker.params(run_id, flatten(OmegaConf.to_container(cfg, resolve=True)))
+        tracker.params(run_id, plain_params(cfg))
         with exclusive(out.with_name(out.name + ".lock"), f"benchmark table {out}"):
             result = builder.run(archs, int(cfg.workers), threads, bool(cfg.progress), limit)
         tracker.metrics(run_id, {"archs_requested": len(archs), "rows": result.rows, "trained": result.trained,

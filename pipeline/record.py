@@ -41,10 +41,15 @@ def user_params(cfg: DictConfig, used: Iterable[str]) -> dict[str, str]:
     """Return the user-facing config as flat params: no class paths, no bookkeeping, no unset values,
     and of ``shrink.*`` / ``supernet.*`` / ``dataset.*`` only the keys in ``used`` (settings that acted)."""
     used = set(used)
+    return {k: v for k, v in plain_params(cfg).items()
+            if not k.startswith(("shrink.", "supernet.", "dataset.")) or k in used}
+
+
+def plain_params(cfg: DictConfig) -> dict[str, str]:
+    """Return the config as flat params without class paths, bookkeeping groups and unset values."""
     flat = flatten(OmegaConf.to_container(cfg, resolve=True), text=param_text)
     return {k: v for k, v in flat.items()
-            if k.split(".")[0] not in HIDDEN_GROUPS and not k.endswith("_target_") and v != "None"
-            and (not k.startswith(("shrink.", "supernet.", "dataset.")) or k in used)}
+            if k.split(".")[0] not in HIDDEN_GROUPS and not k.endswith("_target_") and v != "None"}
 
 
 def result_metrics(final: Mapping[str, float], spent: int) -> dict[str, float]:
