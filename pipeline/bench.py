@@ -27,7 +27,7 @@ from typing import Any
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
 from pipeline import CONF_DIR
@@ -36,8 +36,8 @@ from pipeline.cli import check
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
 from pipeline.evaluators.train import TrainEvaluator
 from pipeline.locks import exclusive
-from pipeline.run import build, git_sha
 from pipeline.record import plain_params
+from pipeline.run import build, git_sha
 from pipeline.tracking import Tracker
 from spaces.base import CategoricalSpace, SearchSpace
 
