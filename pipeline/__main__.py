@@ -19,8 +19,8 @@ RUN_DIR: list[Path] = []  # the folder of the run in progress, for the Ctrl-C me
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> None:
-    """Run the shrinkage pipeline and report where its results are."""
+def main(cfg: DictConfig) -> float | None:
+    """Run the shrinkage pipeline, report where its results are and return the run's ``objective`` (for sweepers)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -48,6 +48,7 @@ def main(cfg: DictConfig) -> None:
     serve = "" if uri.startswith(("http://", "https://")) else f" after: mlflow ui --backend-store-uri {uri}"
     print(f"MLflow run id: {result.run_id}  (open {result.url}{serve})")
     print(f"Runs compared by their headline metrics: {result.table_url}")
+    return result.objective
     print(f"Shrunk space: {result.shrunk_space}")
 
 

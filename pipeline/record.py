@@ -21,13 +21,16 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.errors import ConfigError
 from pipeline.tracking import Tracker, flatten, retry_locked
 
 # emit-stage figure -> headline name under result/ (ground-truth ones only when the run has ground truth)
 HEADLINE = {"shrunk_size": "size", "gt_mean": "mean_test_acc", "gt_best": "best_test_acc", "regret": "regret",
             "recall_top1pct": "recall_top1pct", "mean_pocket_score": "mean_score"}
 REPEATS = ("size", "round")  # size repeats shrunk_size; the chosen round is a tag and the round/chosen series
-HIDDEN_GROUPS = ("tracking", "progress", "cache_dir", "resume", "hydra")  # bookkeeping, not results
+TRUTH_FIGURES = ("result/mean_test_acc", "result/best_test_acc", "result/regret", "result/recall_top1pct",
+                 "space/gt_", "space/shrink_index", "space/recall_", "space/kendall_tau")  # need ground truth
+HIDDEN_GROUPS = ("tracking", "progress", "cache_dir", "resume", "hydra", "objective")  # bookkeeping, not results
 NAMED_KEYS = ("shrink", "space", "+space", "dataset", "evaluator", "seed")  # already in the run name
 UNNAMED_PREFIXES = ("tracking.", "hydra.", "evaluator.path", "progress", "resume", "cache_dir", "ground_truth")
 
@@ -59,6 +62,24 @@ def result_metrics(final: Mapping[str, float], spent: int) -> dict[str, float]:
     out["result/evaluations"] = float(spent)
     out.update({f"space/{k}": v for k, v in final.items() if k not in HEADLINE and k not in REPEATS})
     return out
+
+
+def check_objective(name: str, has_truth: bool, has_supernet: bool) -> None:
+    """Refuse, before any evaluation, an objective this run cannot produce."""
+    prefixes = ("result/", "space/") + (("supernet/", "search/") if has_supernet else ())
+    if not name.startswith(prefixes):
+        raise ConfigError(f"objective={name!r} is not a figure of this run; use a metric under "
+                          f"{', '.join(prefixes)} e.g. objective=result/mean_score")
+    if name.startswith(TRUTH_FIGURES) and not has_truth:
+        raise ConfigError(f"objective={name!r} needs ground truth, which this run has none of; set ground_truth=PATH "
+                          "(a benchmark table) or use objective=result/mean_score")
+
+
+def objective(name: str, figures: Mapping[str, float]) -> float:
+    """Return the run's objective from its figures, naming the choices when it has no such figure."""
+    if name not in figures:
+        raise ConfigError(f"objective={name!r}: this run has no such figure; it has {', '.join(sorted(figures))}")
+    return float(figures[name])
 
 
 def name_overrides(overrides: Iterable[str], swept: Iterable[str] | None) -> list[str]:

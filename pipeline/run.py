@@ -101,6 +101,7 @@ class RunResult:
     shrunk_space: Path
     rounds: list[dict[str, float]]
     stop_reason: str
+    objective: float | None = None  # the figure named by `objective`, returned to a Hydra sweeper
     url: str = ""  # the run in the MLflow UI's training view
     table_url: str = ""  # the experiment's runs table with the headline columns
 
@@ -693,6 +694,8 @@ def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None, sweep_par
     with exclusive(run_dir / LOCK_FILE, f"run folder {run_dir}"):
         prepare_run_dir(run_dir, cfg)
         runner = Runner(cfg, run_dir, tracker, progress=bool(cfg.progress))
+        if cfg.get("objective"):
+            record.check_objective(str(cfg.objective), runner.truth is not None, bool(runner.supernet_cfgs))
         commit = git_sha()
         tags = {**runner.evaluator.tags(), "space": runner.space.name, "seed": str(cfg.seed),
                 "method": runner.loop.method, "git_sha": commit, "run_dir": str(run_dir.resolve()),
@@ -712,8 +715,9 @@ def _data_name(cfg: DictConfig, evaluator: Evaluator) -> str:
     return str(dataset) if evaluator.name == "train" else f"{dataset}-{evaluator.name}"
 
 
-def _emit(cfg: DictConfig, run_dir: Path, tracker: Tracker, runner: Runner, parent: str, tags: dict[str, str]) -> Path:
-    """Emit the shrunk space, train and search the supernet when configured; return the shrunk space's path."""
+def _emit(cfg: DictConfig, run_dir: Path, tracker: Tracker, runner: Runner, parent: str,
+          tags: dict[str, str]) -> tuple[Path, dict[str, float]]:
+    """Emit the shrunk space, train and search the supernet when configured; return its path and the run's figures."""
     history, reason = runner.history, runner.reason
     provenance = {"run_id": parent, "seed": int(cfg.seed), "method": runner.loop.method, "git_sha": tags["git_sha"],
                   "config": _manifest_config(cfg), "stop_reason": reason}
@@ -722,9 +726,11 @@ def _emit(cfg: DictConfig, run_dir: Path, tracker: Tracker, runner: Runner, pare
     label = "predicted" if runner.region == "surrogate" else "unevaluated"
     for line in summary_lines(final, runner.space, len(history), runner.spent, runner.loop.budget, label):
         print(line, flush=True)
+    figures = record.result_metrics(final, runner.spent)
     for name, stage_cfg in runner.supernet_cfgs.items():
-        figures = runner.stage(name, last, parent, stage_cfg)
-        print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()), flush=True)
+        made = runner.stage(name, last, parent, stage_cfg)
+        figures.update({f"{name}/{k}": v for k, v in made.items()})
+        print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in made.items()), flush=True)
     if (run_dir / "search" / "search.json").exists():
         print(f"best subnet found: {read_json(run_dir / 'search' / 'search.json')['arch']}")
     write_rows(run_dir / "rounds.csv", [{"round": i, **row} for i, row in enumerate(history)])
@@ -732,7 +738,7 @@ def _emit(cfg: DictConfig, run_dir: Path, tracker: Tracker, runner: Runner, pare
     tracker.artifact(parent, run_dir / "emit" / "shrunk_space.json")  # the documented runs:/<id>/shrunk_space.json
     if runner.encoder_file is not None and runner.encoder_file.is_file():
         tracker.artifact(parent, runner.encoder_file, "embedding")
-    return run_dir / "emit" / "shrunk_space.json"
+    return run_dir / "emit" / "shrunk_space.json", figures
 
 
 def _system_metrics_on(cfg: DictConfig, runner: Runner) -> bool:
@@ -765,8 +771,10 @@ def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: s
         with system_metrics(parent, cfg.tracking.uri, _system_metrics_on(cfg, runner)):
             history, reason = runner.rounds(parent)
             tracker.tags(parent, {"stop_reason": reason})
-            shrunk_path = _emit(cfg, run_dir, tracker, runner, parent, tags)
+            shrunk_path, figures = _emit(cfg, run_dir, tracker, runner, parent, tags)
         if hydra_dir is not None and hydra_dir.is_dir():
             tracker.artifacts(parent, hydra_dir, "hydra")
     print(f"stopped: {reason}", file=sys.stdout)
-    return RunResult(parent, run_dir, shrunk_path, history, reason, tracker.url(parent), record.headline_view(tracker))
+    value = record.objective(str(cfg.objective), figures) if cfg.get("objective") else None
+    return RunResult(parent, run_dir, shrunk_path, history, reason, value, tracker.url(parent),
+                     record.headline_view(tracker))

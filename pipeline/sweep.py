@@ -65,6 +65,10 @@ class MlflowSweepCallback(Callback):
         if found:
             tracker = Tracker(config.tracking.uri, config.tracking.experiment)
             summarise(tracker, found["run_id"], [k for k in found["swept"] if k != "seed"])
+            best = Path(config.hydra.sweep.dir) / "optimization_results.yaml"  # written by hydra-optuna-sweeper
+            if best.is_file():
+                tracker.artifact(found["run_id"], best, "summary")
+                tracker.tags(found["run_id"], {"best": best.read_text()[:5000]})
             tracker.client.set_terminated(found["run_id"])
 
 

@@ -17,8 +17,16 @@ PLOTTED = ("result/mean_test_acc", "result/best_test_acc", "result/regret", "res
 def _setting(overrides: list[str], keys: list[str]) -> str:
     """Return a job's values of the swept keys (seed aside), e.g. ``topk 200``; ``all`` when nothing else varies."""
     values = dict(item.lstrip("+~").partition("=")[::2] for item in overrides)
-    label = " ".join(values.get(k, "?") for k in keys)
+    label = " ".join(_short(values.get(k, "?")) for k in keys)
     return re.sub(r"[^\w.\- /]", "-", label) or "all"  # MLflow metric names allow only these
+
+
+def _short(value: str) -> str:
+    """Return a number with 4 significant digits (an Optuna trial's 0.7860757465489678 -> 0.7861), else the text."""
+    try:
+        return f"{float(value):.4g}" if "." in value else value
+    except ValueError:
+        return value
 
 
 def job_rows(tracker: Any, sweep_id: str, keys: list[str]) -> list[dict[str, Any]]:
