@@ -47,7 +47,7 @@ from pipeline.locks import exclusive
 from pipeline.metrics import space_metrics
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, search, select, supernet
 from pipeline.tracking import Live, Tracker, flatten, retry_locked, system_metrics
-from spaces.base import SearchSpace
+from spaces.base import LatencySpace, SearchSpace
 
 STAGES: dict[str, ModuleType] = {
     "sample": sample, "explore": explore, "evaluate": evaluate, "graph": graph,
@@ -216,16 +216,16 @@ def supernet_configs(cfg: DictConfig, space: SearchSpace, evaluator: Evaluator) 
     ``supernet.enabled=auto`` trains one when the space has a supernet and the evaluator trains on
     the dataset (a benchmark lookup has no images to train on); ``true`` insists, ``false`` skips.
     """
-    from pipeline.supernet.models import SUPERNET_SPACES
+    from pipeline.supernet.models import has_supernet
 
     raw = OmegaConf.to_container(cfg.supernet, resolve=True) if cfg.get("supernet") else {"enabled": False}
     enabled = raw.pop("enabled", "auto")
     if enabled not in (True, False, "auto"):
         raise ConfigError(f"supernet.enabled={enabled!r} must be true, false or auto")
-    has_supernet = isinstance(space, SUPERNET_SPACES)
-    if enabled is True and not has_supernet:
+    offered = has_supernet(space)
+    if enabled is True and not offered:
         raise ConfigError(f"supernet.enabled=true but space {space.name!r} has no supernet (nb201, mobilenet do)")
-    if enabled is False or (enabled == "auto" and (not has_supernet or isinstance(evaluator, BenchmarkEvaluator))):
+    if enabled is False or (enabled == "auto" and (not offered or isinstance(evaluator, BenchmarkEvaluator))):
         return {}
     from pipeline.threads import resolve_count
 
@@ -328,24 +328,22 @@ def ground_truth(setting: str | None, space: SearchSpace, evaluator: Evaluator) 
 def measure_latency(evaluator: Evaluator, device: str, cache_dir: Path) -> None:
     """Give the evaluator the space's per-block latency table on ``device``: measured once here, then cached."""
     space, dataset = evaluator.space, getattr(evaluator, "dataset", None)
-    if device not in MEASURABLE or not hasattr(space, "latency") or dataset is None:
+    if device not in MEASURABLE or not isinstance(space, LatencySpace) or dataset is None:
         raise ConfigError(f"constraints.device={device!r}: without a benchmark table, latency is measured on this "
                           f"machine ({', '.join(MEASURABLE)}) for a space with a latency hook (mobilenet); otherwise "
                           "use evaluator=benchmark with a table that has latency_<device> columns")
     if device == "cuda" and not __import__("torch").cuda.is_available():
         raise ConfigError("constraints.device=cuda: no CUDA device here; use constraints.device=cpu")
-    from spaces.mobilenet.latency import LatencyTable, measure_table
-
     shape = dataset.splits.input_shape
     path = cache_dir / "latency" / f"{space.name}-{'x'.join(map(str, shape))}-{space.config().get('width_mult', 1)}-{device}.csv"
     if path.is_file():
-        table = LatencyTable.load(path)
+        table = space.load_latency_table(path)
     else:
         print(f"constraints: measuring {space.name}'s block latencies on {device} (once; cached in {path})", flush=True)
         from pipeline.threads import torch_threads
 
         with torch_threads(1):  # the evaluations' thread count: a second thread only adds noise under load
-            table = measure_table(space, shape, dataset.splits.num_classes, device=device)
+            table = space.measure_latency_table(shape, dataset.splits.num_classes, device)
         path.parent.mkdir(parents=True, exist_ok=True)
         table.save(path)
     evaluator.latency = (device, table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 from spaces.base import Arch, CategoricalSpace, SearchSpace
@@ -16,9 +17,11 @@ def from_config(config: dict[str, Any]) -> SearchSpace:
     args = dict(config)
     target = str(args.pop("_target_", ""))
     module_name, _, class_name = target.rpartition(".")
-    # Only classes of this package are built from files, never an arbitrary import path.
-    if not module_name.startswith("spaces"):
-        raise UnknownSpaceError(f"space target {target!r} is not a class under 'spaces.'")
+    # A file never makes us import an arbitrary module: this package's spaces, or a user's space
+    # whose module this process has already imported (Hydra built it from the user's config).
+    if not (module_name == "spaces" or module_name.startswith("spaces.") or module_name in sys.modules):
+        raise UnknownSpaceError(f"space target {target!r} is neither a class under 'spaces.' nor in a module this "
+                                f"process has imported; import {module_name or target} first")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as err:

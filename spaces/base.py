@@ -10,7 +10,7 @@ import itertools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -331,3 +331,29 @@ def _unique_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
     lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
     flat = np.unique(lo.astype(np.int64) * n + hi)
     return np.stack([flat // n, flat % n], axis=1)
+
+
+@runtime_checkable
+class SupernetSpace(Protocol):
+    """Optional capability: the space trains a weight-sharing supernet (its package holds the module)."""
+
+    def build_supernet(self, input_shape: tuple[int, ...], num_classes: int) -> Any:
+        """Return the supernet; ``forward(x, codes)`` runs the path of one arch's option indices."""
+
+    def load_subnet(self, net: Any, supernet: Any, codes: Sequence[int]) -> Any:
+        """Copy the supernet's weights of path ``codes`` into ``net`` (that arch's ``build_model``) and return it."""
+
+
+@runtime_checkable
+class LatencySpace(Protocol):
+    """Optional capability: the space predicts latency from a per-block table it can time on this machine."""
+
+    def measure_latency_table(self, input_shape: tuple[int, ...], num_classes: int, device: str) -> Any:
+        """Time every block on ``device`` and return the table (with ``save(path)``)."""
+
+    def load_latency_table(self, path: Any) -> Any:
+        """Read a table written by the table's ``save``."""
+
+    def latency(self, arch: Arch, input_shape: tuple[int, ...], table: Any) -> float:
+        """Return the predicted milliseconds of ``arch`` from ``table``."""
+

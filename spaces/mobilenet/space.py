@@ -121,6 +121,18 @@ class MobileNetSpace(CategoricalSpace):
         """Return the valid archs of a per-slot restriction."""
         return [a for a in itertools.product(*self.restrict(allowed)) if self.check(a) is None]
 
+    def build_supernet(self, input_shape: tuple[int, ...], num_classes: int) -> Any:
+        """Return the weight-sharing supernet over every arch of this space (capability SupernetSpace)."""
+        from spaces.mobilenet.supernet import MobileNetSupernet
+
+        return MobileNetSupernet(input_shape[0], num_classes, self.width_mult, self.options[0][1:])
+
+    def load_subnet(self, net: Any, supernet: Any, codes: Sequence[int]) -> Any:
+        """Copy the supernet's weights of path ``codes`` into ``net``."""
+        from spaces.mobilenet.supernet import load_subnet
+
+        return load_subnet(net, supernet, codes)
+
     def build_model(self, arch: Arch, input_shape: tuple[int, ...], num_classes: int) -> Any:
         """Build the MobileNetV3 network of ``arch``."""
         from spaces.mobilenet.model import MobileNetV3
@@ -136,6 +148,18 @@ class MobileNetSpace(CategoricalSpace):
         from spaces.mobilenet.model import analytic_costs
 
         return analytic_costs(self.layers(arch), input_shape, num_classes, self.width_mult)
+
+    def measure_latency_table(self, input_shape: tuple[int, ...], num_classes: int, device: str) -> Any:
+        """Time every distinct block on ``device`` (capability LatencySpace)."""
+        from spaces.mobilenet.latency import measure_table
+
+        return measure_table(self, input_shape, num_classes, device=device)
+
+    def load_latency_table(self, path: Any) -> Any:
+        """Read a saved ``LatencyTable``."""
+        from spaces.mobilenet.latency import LatencyTable
+
+        return LatencyTable.load(path)
 
     def latency(self, arch: Arch, input_shape: tuple[int, ...], table: Any) -> float:
         """Return predicted milliseconds from a ``spaces.mobilenet.latency.LatencyTable`` (the latency hook)."""

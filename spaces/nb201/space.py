@@ -142,6 +142,18 @@ class NB201Space(CategoricalSpace):
 
         return cost_table(self.C, self.N, num_classes, tuple(input_shape)).cost(self.validate(arch))
 
+    def build_supernet(self, input_shape: tuple[int, ...], num_classes: int) -> Any:
+        """Return the weight-sharing supernet over every arch of this space (capability SupernetSpace)."""
+        from spaces.nb201.supernet import NB201Supernet
+
+        return NB201Supernet(input_shape[0], num_classes, self.C, self.N)
+
+    def load_subnet(self, net: Any, supernet: Any, codes: Sequence[int]) -> Any:
+        """Copy the supernet's weights of path ``codes`` into ``net``."""
+        from spaces.nb201.supernet import load_subnet
+
+        return load_subnet(net, supernet, codes)
+
     def build_model(
         self, arch: Arch, input_shape: tuple[int, ...], num_classes: int, **overrides: Any
     ) -> Any:

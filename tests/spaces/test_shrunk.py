@@ -55,7 +55,9 @@ def broken(tmp_path: Path, shrunk: ShrunkSpace, edit) -> Path:
     (lambda d: d["pockets"][0]["members"][1].update(score="high"), "field 'pockets/0/members/1/score': 'high' is not"),
     (lambda d: d.update(size=99), "field 'size' is 99"),
     (lambda d: d["pockets"][0]["members"][0].update(arch="width=9"), "width=9"),
-    (lambda d: d["base_space"]["config"].update(_target_="os.system"), "field 'base_space/config/_target_'"),
+    (lambda d: d["base_space"]["config"].update(_target_="os.system"), "'os.system' is not a SearchSpace"),
+    (lambda d: d["base_space"]["config"].update(_target_="antigravity.Space"), "import antigravity first"),
+    (lambda d: d["base_space"]["config"].update(_target_="os;rm"), "field 'base_space/config/_target_'"),
     (lambda d: d["base_space"]["config"].update(_target_="spaces.base.nope"), "cannot be imported"),
 ])
 def test_bad_files_name_the_field(shrunk: ShrunkSpace, tmp_path: Path, edit, message: str) -> None:
