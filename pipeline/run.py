@@ -467,12 +467,32 @@ class Runner:
 
     def stage(self, name: str, round_index: int, parent: str, cfg: Any = None) -> dict[str, float]:
         """Run (or reuse) one stage and record it on the invocation's run (and its own run with stage_runs)."""
+        ctx, cfg, marker, settings = self.prepare(name, round_index, cfg)
+        if self.stage_runs:
+            run_name = name if name in FINAL_STAGES else f"r{round_index}/{name}"
+            with self.tracker.run(run_name, parent, {"stage": name, "round": str(round_index)},
+                                  reuse=marker.exists()) as run_id:
+                metrics = self._run_stage(ctx, cfg, marker, settings)
+                if not self.tracker.recorded(run_id):
+                    self._log_stage_run(run_id, ctx, metrics, settings)
+        else:
+            metrics = self._run_stage(ctx, cfg, marker, settings)
+        self.once(ctx.folder, parent, lambda: self._log_stage(parent, ctx, metrics))
+        return metrics
+
+    def prepare(self, name: str, round_index: int, cfg: Any = None,
+                set_aside: bool = True) -> tuple[StageContext, Any, Path, dict[str, str]]:
+        """Return a stage's context, config, done-marker path and settings.
+
+        A finished final stage whose settings changed is set aside (``NAME.stale-K``) to run again,
+        and the final stages after it follow; ``set_aside=False`` leaves that to another process.
+        """
         final = name in FINAL_STAGES
         folder = self.run_dir / name if final else round_dir(self.run_dir, round_index) / name
         cfg = cfg if cfg is not None else self.stage_cfgs[name]
         marker = folder / "_done.json"
         settings = stage_settings(cfg)
-        if final and marker.exists() and (self.rerun_final or _changed(read_json(marker), settings)):
+        if set_aside and final and marker.exists() and (self.rerun_final or _changed(read_json(marker), settings)):
             self.rerun_final = True  # a later final stage read what this one made: it runs again too
             stale = _set_aside(folder)
             print(f"{name}: its settings or inputs changed since it finished; running it again "
@@ -481,25 +501,17 @@ class Runner:
                            self.run_dir, round_index, name, folder, self.loop.budget, self.truth, self.executor,
                            self.constraints, self.dataset, self.latent if name in LATENT_STAGES else None,
                            self.live)
-        if self.stage_runs:
-            run_name = name if final else f"r{round_index}/{name}"
-            with self.tracker.run(run_name, parent, {"stage": name, "round": str(round_index)},
-                                  reuse=marker.exists()) as run_id:
-                metrics = self._run_stage(ctx, cfg, marker, settings)
-                if not self.tracker.recorded(run_id):
-                    self._log_stage_run(run_id, ctx, metrics, settings)
-        else:
-            metrics = self._run_stage(ctx, cfg, marker, settings)
-        self.once(folder, parent, lambda: self._log_stage(parent, ctx, metrics))
-        return metrics
+        return ctx, cfg, marker, settings
 
     @staticmethod
-    def _run_stage(ctx: StageContext, cfg: Any, marker: Path, settings: dict[str, str]) -> dict[str, float]:
-        """Return a finished stage's metrics from its marker, or run it and write the marker."""
+    def _run_stage(ctx: StageContext, cfg: Any, marker: Path, settings: dict[str, str],
+                   write: bool = True) -> dict[str, float]:
+        """Return a finished stage's metrics from its marker, or run it and (when ``write``) write the marker."""
         if marker.exists():
             return _marker_metrics(read_json(marker))
         metrics = STAGES[ctx.stage].run(ctx, cfg)
-        write_json(marker, {"metrics": metrics, "settings": settings})
+        if write:  # one writer per stage: under torchrun, rank 0
+            write_json(marker, {"metrics": metrics, "settings": settings})
         return metrics
 
     def _log_stage_run(self, run_id: str, ctx: StageContext, metrics: dict[str, float], settings: dict[str, str]) -> None:

@@ -247,12 +247,14 @@ def test_torchrun_trains_a_finished_runs_supernet_then_resume_searches(tmp_path:
     result = run(compose_cfg(*base, "supernet.epochs=2", "supernet.eval_archs=5", "supernet.population=4",
                              "supernet.generations=1"), tmp_path / "run")
     assert (result.run_dir / "search" / "search.json").exists()
+    assert not (result.run_dir / "supernet.stale-1").exists()  # torchrun's supernet was reused, not retrained
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    stage = client.search_runs(client.get_run(result.run_id).info.experiment_id,
-                               f"tags.mlflow.runName = 'supernet' and tags.mlflow.parentRunId = '{result.run_id}'")[0]
-    assert stage.data.tags["reused"] == "true"
+    # The supernet torchrun trained is reused by the resume (not trained again) and logged on the run.
+    assert [m.step for m in client.get_metric_history(result.run_id, "supernet/epoch/train_loss")] == [1, 2]
+    assert "supernet/best_subnet_val_acc" not in client.get_run(result.run_id).data.metrics
+    assert "search/best_subnet_val_acc" in client.get_run(result.run_id).data.metrics
 
 
 @pytest.mark.parametrize("space", [NB201Space(C=4, N=2), MobileNetSpace(0.25)], ids=["nb201", "mobilenet"])
