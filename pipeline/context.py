@@ -73,6 +73,16 @@ class StageContext:
         """Read artifact ``name`` from this stage's own folder."""
         return ARTIFACTS[name].read(self.folder / ARTIFACTS[name].filename)
 
+    def final_path(self, name: str) -> Path:
+        """Return the file of artifact ``name`` made by a final stage (emit, supernet, search) of this run."""
+        filename = ARTIFACTS[name].filename
+        found = sorted(p for p in self.run_dir.glob(f"*/{filename}")
+                       if not p.parent.name.startswith("round_") and ".stale-" not in p.parent.name)
+        if not found:
+            raise MissingArtifactError(f"no '{name}' ({filename}) among the final stages of {self.run_dir}; "
+                                       "run its stage first")
+        return found[0]
+
     def load_all(self, name: str) -> list[Any]:
         """Read artifact ``name`` from every round up to this one, oldest first."""
         return [self.load(name, r) for r in range(self.round + 1) if self.has(name, r)]

@@ -36,7 +36,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import latent, record
-from pipeline.artifacts import read_json, write_json, write_rows
+from pipeline.artifacts import ARTIFACTS, read_json, write_json, write_rows
 from pipeline.constraints import Constraints
 from pipeline.context import StageContext, round_dir
 from pipeline.errors import ConfigError
@@ -104,6 +104,22 @@ class RunResult:
     objective: float | None = None  # the figure named by `objective`, returned to a Hydra sweeper
     url: str = ""  # the run in the MLflow UI's training view
     table_url: str = ""  # the experiment's runs table with the headline columns
+
+
+class StageContractError(RuntimeError):
+    """A stage finished without making an artifact its MAKES declares (a bug in the stage, not the input)."""
+
+
+def check_plan(plan: Plan, finals: tuple[str, ...], method: str) -> None:
+    """Refuse, before anything runs, a plan whose stage needs an artifact that no earlier stage makes."""
+    made: set[str] = set()
+    for where, names in (("round 0", plan.first), ("later rounds", plan.later), ("after the rounds", finals)):
+        for name in names:
+            missing = [a for a in STAGES[name].NEEDS if a not in made]
+            if missing:
+                raise ConfigError(f"method {method}, {where}: stage {name!r} needs {missing[0]!r}, which no earlier "
+                                  f"stage makes (makers: {', '.join(n for n in STAGES if missing[0] in STAGES[n].MAKES)})")
+            made |= set(STAGES[name].MAKES)
 
 
 def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]]:
@@ -435,6 +451,7 @@ class Runner:
         self._latent: latent.Latent | None = None
         self.encoder_file: Path | None = None
         self.supernet_cfgs = supernet_configs(cfg, self.space, self.evaluator)
+        check_plan(self.plan, ("emit", *self.supernet_cfgs), self.loop.method)
         needs_images = self.supernet_cfgs or (getattr(self.evaluator, "dataset", None) is not None
                                               and not isinstance(self.evaluator, BenchmarkEvaluator))
         self.reads_images = bool(needs_images and self.dataset is not None)
@@ -511,6 +528,10 @@ class Runner:
             return _marker_metrics(read_json(marker))
         metrics = STAGES[ctx.stage].run(ctx, cfg)
         if write:  # one writer per stage: under torchrun, rank 0
+            missing = [a for a in STAGES[ctx.stage].MAKES if not (ctx.folder / ARTIFACTS[a].filename).exists()]
+            if missing:  # a stage that breaks its contract must not be marked done
+                raise StageContractError(f"stage {ctx.stage!r} finished without making {missing[0]!r} "
+                                         f"({ARTIFACTS[missing[0]].filename}) in {ctx.folder}")
             write_json(marker, {"metrics": metrics, "settings": settings})
         return metrics
 

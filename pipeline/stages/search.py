@@ -54,9 +54,10 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
 
 def _search(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Rank and search with the current thread setting."""
-    space, shrunk, splits = ctx.space, shrunk_space(ctx.run_dir), ctx.dataset.splits
+    space, shrunk, splits = ctx.space, shrunk_space(ctx), ctx.dataset.splits
     device = pick_device(cfg.device)
-    model = load_weights(build_supernet(space, splits.input_shape, splits.num_classes), ctx.run_dir / "supernet")
+    model = load_weights(build_supernet(space, splits.input_shape, splits.num_classes),
+                         ctx.final_path("checkpoint").parent)
     model.to(device)
     cache: dict[str, float] = {}
 

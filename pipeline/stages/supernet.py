@@ -9,7 +9,6 @@ per-epoch series).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -50,9 +49,9 @@ class Cfg:
                 raise ConfigError(f"supernet.{key}={value!r} must be an integer >= 1")
 
 
-def shrunk_space(run_dir: Path) -> ShrunkSpace:
+def shrunk_space(ctx: StageContext) -> ShrunkSpace:
     """Return the shrunk space the emit stage wrote."""
-    return ShrunkSpace.load(run_dir / "emit" / "shrunk_space.json")
+    return ShrunkSpace.load(ctx.final_path("shrunk_space"))
 
 
 def _progress(ctx: StageContext, so_far: list[dict[str, float]], epochs: int) -> None:
@@ -82,7 +81,7 @@ def _train(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_supernet(ctx.space, splits.input_shape, splits.num_classes)
-    sampler = shrunk_space(ctx.run_dir) if cfg.sample_from == "shrunk" else ctx.space
+    sampler = shrunk_space(ctx) if cfg.sample_from == "shrunk" else ctx.space
     train = TrainCfg(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, seed=seed,
                      device=cfg.device, bf16=cfg.bf16, channels_last=cfg.channels_last)
     history = train_supernet(model, ctx.space, sampler, splits.train, train, ctx.folder,
