@@ -14,8 +14,12 @@ from omegaconf import DictConfig
 from pipeline import CONF_DIR
 from pipeline.cli import check, normalise_argv, with_recorded_overrides
 from pipeline.errors import DOMAIN_ERRORS, domain_cause
+from pipeline.schema import register
 
 RUN_DIR: list[Path] = []  # the folder of the run in progress, for the Ctrl-C message
+
+
+register()  # the typed schemas the config groups name (pipeline/schema.py), before Hydra composes
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -48,8 +52,8 @@ def main(cfg: DictConfig) -> float | None:
     serve = "" if uri.startswith(("http://", "https://")) else f" after: mlflow ui --backend-store-uri {uri}"
     print(f"MLflow run id: {result.run_id}  (open {result.url}{serve})")
     print(f"Runs compared by their headline metrics: {result.table_url}")
-    return result.objective
     print(f"Shrunk space: {result.shrunk_space}")
+    return result.objective
 
 
 # Why a write can fail that the user, not the code, must fix: errno -> what to do.

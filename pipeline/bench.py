@@ -38,6 +38,7 @@ from pipeline.evaluators.train import TrainEvaluator
 from pipeline.locks import exclusive
 from pipeline.record import plain_params
 from pipeline.run import build, git_sha
+from pipeline.schema import register
 from pipeline.tracking import Tracker
 from spaces.base import CategoricalSpace, SearchSpace
 
@@ -243,6 +244,9 @@ def build_benchmark(cfg: DictConfig, limit: int | None = None) -> BenchResult:
                                  "equivalence_classes": len(builder.classes_of(archs))})
         tracker.artifact(run_id, out)
     return result
+
+
+register()  # the typed schemas the config groups name (pipeline/schema.py), before Hydra composes
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="bench")

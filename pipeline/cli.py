@@ -128,6 +128,9 @@ def compose(config_name: str, overrides: list[str], config_dir: str | None = Non
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from pipeline.schema import register
+
+    register()
     extra = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"] if config_dir else []
     GlobalHydra.instance().clear()
     try:
@@ -234,7 +237,7 @@ def _bad_override(err: Exception, overrides: list[str], name: str, config_dir: s
     text = " ".join(str(err).split())
     key = _quoted_key(str(err))
     if key is None:
-        return f"bad override ({text[:300]})"
+        return _wrong_type(err) or f"bad override ({text[:300]})"
     base = _base_config(name, overrides, config_dir)
     parent, _, leaf = key.rpartition(".")
     node = base
@@ -247,7 +250,31 @@ def _bad_override(err: Exception, overrides: list[str], name: str, config_dir: s
     hint = closest(leaf, keys)
     if hint:
         return f"unknown key {key!r}{hint.replace('mean ', f'mean {parent}.' if parent else 'mean ')}"
+    if parent in TYPED_GROUPS:  # a schema fixes these keys: an unknown one belongs to another method or stage
+        return f"unknown key {key!r}: not a setting of this {parent} config (its keys: {', '.join(keys)})"
     return f"unknown key {key!r} (keys {where}: {', '.join(keys)}; add a new key with +{key}=...)"
+
+
+TYPED_GROUPS = ("shrink", "supernet", "tracking")  # groups with a schema (pipeline/schema.py)
+
+
+def _wrong_type(err: Exception) -> str | None:
+    """Explain a value the typed schema (pipeline/schema.py) refused: the full key, the value, the type wanted."""
+    from omegaconf.errors import ValidationError
+
+    cause = err.__cause__
+    if not isinstance(cause, ValidationError) or cause.full_key is None:
+        return None
+    reason = str(cause).splitlines()[0]
+    return f"{cause.full_key}: {reason}; give a value of that type, e.g. {cause.full_key}={_example(reason)}"
+
+
+def _example(reason: str) -> str:
+    """Return an example value of the type a ValidationError names."""
+    for word, example in (("to Integer", "100"), ("to Float", "0.5"), ("valid bool", "true")):
+        if word in reason:
+            return example
+    return "VALUE"
 
 
 def _quoted_key(message: str) -> str | None:

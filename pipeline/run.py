@@ -124,6 +124,7 @@ def check_plan(plan: Plan, finals: tuple[str, ...], method: str) -> None:
 
 def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]]:
     """Split ``conf/shrink`` into the loop's and each planned stage's typed config."""
+    shrink = _set(shrink)
     method = shrink.get("method", "lissnas")
     if method not in PLANS:
         raise ConfigError(f"shrink.method={method!r} is not one of {', '.join(PLANS)}")
@@ -141,6 +142,11 @@ def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]
         raise ConfigError(f"shrink.rule={rule!r} is not the rule of method {method} ({RULES[method]}); {fix}")
     _check_ranges(shrink)
     return built.pop("loop"), plan, built
+
+
+def _set(group: dict[str, Any]) -> dict[str, Any]:
+    """Return a group's settings without the unset ones (null in the schema: the stage's own default)."""
+    return {k: v for k, v in group.items() if v is not None}
 
 
 def typed_settings(raw: dict[str, Any], owners: dict[str, type], group: str, what: str,
@@ -234,7 +240,7 @@ def supernet_configs(cfg: DictConfig, space: SearchSpace, evaluator: Evaluator) 
     """
     from pipeline.supernet.models import has_supernet
 
-    raw = OmegaConf.to_container(cfg.supernet, resolve=True) if cfg.get("supernet") else {"enabled": False}
+    raw = _set(OmegaConf.to_container(cfg.supernet, resolve=True)) if cfg.get("supernet") else {"enabled": False}
     enabled = raw.pop("enabled", "auto")
     if enabled not in (True, False, "auto"):
         raise ConfigError(f"supernet.enabled={enabled!r} must be true, false or auto")

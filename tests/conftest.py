@@ -21,6 +21,9 @@ SHARED_DATA = Path(os.environ.get("NAS_SHARED_DATA", ROOT.parent / "shared" / "d
 
 def compose_cfg(*overrides: str) -> DictConfig:
     """Compose the pipeline config the way `python -m pipeline` does."""
+    from pipeline.schema import register
+
+    register()
     with initialize_config_dir(str(CONF), version_base="1.3"):
         return compose("config", overrides=list(overrides))
 

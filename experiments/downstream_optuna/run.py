@@ -36,6 +36,9 @@ ARMS = ("full", "full+", "shrunk", "shrunk-noseed")
 
 def shrink(table: Path, dataset: str, seed: int, uri: str, workdir: Path) -> tuple[ShrunkSpace, int]:
     """Run LISSNAS on the benchmark; return the shrunk space and the lookups it spent."""
+    from pipeline.schema import register
+
+    register()  # the typed config groups (pipeline/schema.py)
     with initialize_config_dir(CONF, version_base="1.3"):
         cfg = compose("config", overrides=["evaluator=benchmark", f"evaluator.path={table}", f"dataset={dataset}",
                                            f"seed={seed}", "progress=false", f"tracking.uri={uri}",

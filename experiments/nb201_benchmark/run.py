@@ -28,6 +28,9 @@ def truth(table: Path, dataset: str) -> dict[str, dict[str, float]]:
 
 def one_run(table: Path, dataset: str, seed: int, overrides: list[str], workdir: Path) -> ShrunkSpace:
     """Run the pipeline once and return its shrunk space."""
+    from pipeline.schema import register
+
+    register()  # the typed config groups (pipeline/schema.py)
     with initialize_config_dir(CONF, version_base="1.3"):
         cfg = compose("config", overrides=[
             "evaluator=benchmark", f"evaluator.path={table}", f"dataset={dataset}", f"seed={seed}",

@@ -55,6 +55,9 @@ def compose_cfg(overrides: list[str]) -> Any:
     """Compose the pipeline config as `python -m pipeline` would."""
     from hydra import compose, initialize_config_dir
 
+    from pipeline.schema import register
+
+    register()  # the typed config groups (pipeline/schema.py)
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         return compose("config", overrides=overrides)
 

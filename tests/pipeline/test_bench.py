@@ -18,6 +18,9 @@ from tests.conftest import CONF
 
 
 def bench_cfg(tmp_path: Path, *overrides: str):
+    from pipeline.schema import register
+
+    register()  # the typed config groups (pipeline/schema.py)
     with initialize_config_dir(str(CONF), version_base="1.3"):
         return compose("bench", overrides=["space=toy", "evaluator.epochs=1", "evaluator.record_epochs=[1]",
                                            "progress=false", f"out={tmp_path}/toy.csv",

@@ -118,7 +118,7 @@ def test_resume_with_another_config_is_refused(tmp_path: Path, toy_table: Path) 
     ("shrink.good_quantile=1.5", r"good_quantile=1.5 must lie in \[0, 1\)"),
     ("shrink.acquisition=greedy", r"shrink.acquisition='greedy' is not one of ucb, random"),
     ("shrink.region=cloud", r"shrink.region='cloud' is not one of surrogate, members, ball"),
-    ("shrink.kappa=-1", r"shrink.kappa=-1 must be a finite number >= 0"),
+    ("shrink.kappa=-1", r"shrink.kappa=-1.0 must be a finite number >= 0"),
     ("shrink.target_fraction=2.0", r"shrink.target_fraction=2.0 must lie in \[0, 1\]"),
     ("shrink.batch_size=0", r"shrink.batch_size=0 must be an integer >= 1"),
     ("shrink.mutation_fraction=1.5", r"shrink.mutation_fraction=1.5 must lie in \[0, 1\]"),

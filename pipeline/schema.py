@@ -1,0 +1,84 @@
+"""Typed schemas of the config groups, registered with Hydra's ConfigStore (structured configs).
+
+Each ``conf/shrink/<method>.yaml`` and ``conf/supernet/spos.yaml`` names its schema first in its
+defaults list, so composition itself refuses a wrong type (``shrink.budget=abc``), a misspelt key
+and a key foreign to the chosen method (``shrink=topk shrink.radius=2``), each with its full key
+path, before anything is built. A method's schema is generated from the config dataclasses of the
+stages its plan runs, so a stage's new knob is typed where it is declared. Every field is optional
+in the schema (null = the stage's own default); required ones are enforced when the stage config
+is built (``pipeline/run.py: typed_settings``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Sequence
+from typing import Any, Optional
+
+SIMPLE = (int, float, str, bool)  # the types OmegaConf checks; anything else is typed Any
+
+
+def _field_type(hint: Any) -> Any:
+    """Return the OmegaConf-checkable form of a type hint: Optional[simple type], else Any."""
+    return Optional[hint] if hint in SIMPLE else Any  # noqa: UP045 - OmegaConf reads typing.Optional
+
+
+def schema(name: str, owners: Sequence[type], extra: dict[str, Any] | None = None) -> type:
+    """Return a dataclass holding every field of ``owners`` (first owner wins a shared name), all defaulting to None."""
+    fields: dict[str, Any] = {}
+    for owner in owners:
+        hints = typing.get_type_hints(owner)
+        for f in dataclasses.fields(owner):
+            fields.setdefault(f.name, _field_type(hints[f.name]))
+    fields.update(extra or {})
+    return dataclasses.make_dataclass(name, [(k, t, dataclasses.field(default=None)) for k, t in fields.items()])
+
+
+def shrink_schemas() -> dict[str, type]:
+    """Return method -> schema of its ``shrink`` group: the loop, its stages' and (with a graph) the locality knobs."""
+    from pipeline import latent
+    from pipeline.run import PLANS, STAGES, LoopCfg
+
+    out = {}
+    for method, plan in PLANS.items():
+        stages = sorted(set(plan.first + plan.later) - {"evaluate"})
+        owners = [LoopCfg, *([latent.Cfg] if "graph" in stages else []), *(STAGES[s].Cfg for s in stages)]
+        out[method] = schema(f"{method.title().replace('_', '')}Shrink", owners)
+    return out
+
+
+def supernet_schema() -> type:
+    """Return the schema of ``conf/supernet/spos.yaml``: the supernet and search stages' knobs and ``enabled``."""
+    from pipeline.stages import search, supernet
+
+    return schema("SposSupernet", [supernet.Cfg, search.Cfg], {"enabled": Any})
+
+
+@dataclasses.dataclass
+class TrackingSchema:
+    """Schema of the ``tracking`` group."""
+
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "nas-shrink"
+    run_name: Optional[str] = None  # noqa: UP045
+    stage_runs: bool = False
+    system_metrics: Any = "auto"  # true, false or auto
+    progress_every_s: float = 5.0
+
+
+REGISTERED: list[bool] = []
+
+
+def register() -> None:
+    """Register every schema with Hydra's ConfigStore (once per process)."""
+    if REGISTERED:
+        return
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for method, node in shrink_schemas().items():
+        store.store(group="schema/shrink", name=method, node=node)
+    store.store(group="schema/supernet", name="spos", node=supernet_schema())
+    store.store(group="schema/tracking", name="default", node=TrackingSchema)
+    REGISTERED.append(True)
