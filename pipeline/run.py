@@ -69,13 +69,30 @@ class Plan:
     choose: str  # "best" (highest mean pocket score) or "last"
 
 
-PLANS = {
-    "lissnas": Plan(("sample", "evaluate", "graph", "pockets"), ("explore", "evaluate", "graph", "pockets"), "best"),
-    "random": Plan(("sample", "evaluate", "select"), (), "last"),
-    "topk": Plan(("sample", "evaluate", "select"), (), "last"),
-    "op_pruning": Plan(("sample", "evaluate", "refine"), ("sample", "evaluate", "refine"), "last"),
-    "regnet": Plan(("sample", "evaluate", "refine"), ("sample", "evaluate", "refine"), "last"),
-}
+def read_plan(raw: Any, method: str) -> Plan:
+    """Return the plan a shrink config declares (``shrink.plan``), naming a bad stage or choice."""
+    if not isinstance(raw, dict) or not raw.get("first"):
+        raise ConfigError(f"method {method}: shrink.plan.first is missing or empty; a shrink config declares its "
+                          "stages, e.g. plan: {first: [sample, evaluate, select], later: [], choose: last}")
+    first, later = tuple(raw["first"]), tuple(raw.get("later") or ())
+    rounds = [n for n in STAGES if n not in FINAL_STAGES]
+    for stage in first + later:
+        if stage not in rounds:
+            raise ConfigError(f"shrink.plan: {stage!r} is not a round stage; one of {', '.join(rounds)}")
+    choose = raw.get("choose") or "best"
+    if choose not in ("best", "last"):
+        raise ConfigError(f"shrink.plan.choose={choose!r} must be best or last")
+    return Plan(first, later, choose)
+
+
+def method_plans() -> dict[str, Plan]:
+    """Return the plan of every method shipped in ``conf/shrink`` (what the schemas and the docs are drawn from)."""
+    from omegaconf import OmegaConf
+
+    from pipeline import CONF_DIR
+
+    configs = {p.stem: OmegaConf.to_container(OmegaConf.load(p)) for p in sorted(Path(CONF_DIR, "shrink").glob("*.yaml"))}
+    return {name: read_plan(cfg.get("plan"), name) for name, cfg in configs.items()}
 
 # The selection rule each baseline runs (select: random / top; refine: op_pruning / regnet).
 RULES = {"random": "random", "topk": "top", "op_pruning": "op_pruning", "regnet": "regnet"}
@@ -85,7 +102,7 @@ RULES = {"random": "random", "topk": "top", "op_pruning": "op_pruning", "regnet"
 class LoopCfg:
     """Knobs of the round loop itself."""
 
-    method: str  # one of PLANS
+    method: str  # the method's name (its stages are shrink.plan)
     budget: int  # total architectures evaluated in the run
     max_rounds: int  # hard cap on rounds
     patience: int = 2  # lissnas: rounds without improvement of the mean pocket score before stopping
@@ -126,9 +143,7 @@ def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]
     """Split ``conf/shrink`` into the loop's and each planned stage's typed config."""
     shrink = _set(shrink)
     method = shrink.get("method", "lissnas")
-    if method not in PLANS:
-        raise ConfigError(f"shrink.method={method!r} is not one of {', '.join(PLANS)}")
-    plan = PLANS[method]
+    plan = read_plan(shrink.pop("plan", None), method)
     names = sorted(set(plan.first + plan.later) - {"evaluate"})
     # The locality knobs belong to methods that build a locality graph; others refuse them by name.
     extra = {"latent": latent.Cfg} if "graph" in names else {}
@@ -603,6 +618,7 @@ class Runner:
         owners = [self.loop, *self.stage_cfgs.values()]
         owners += [self.latent_cfg] if self.latent_cfg.needs_encoder else []
         keys = {f"shrink.{f.name}" for cfg in owners for f in fields(cfg)} | {"shrink.method", "shrink.rule"}
+        keys |= {f"shrink.plan.{k}" for k in ("first", "later", "choose")}
         keys -= {"shrink.locality", "shrink.features"} - ({"shrink.locality", "shrink.features"}
                                                          if "graph" in self.plan.first else set())
         keys |= {f"supernet.{f.name}" for cfg in self.supernet_cfgs.values() for f in fields(cfg)}

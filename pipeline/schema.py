@@ -4,7 +4,7 @@ Each ``conf/shrink/<method>.yaml`` and ``conf/supernet/spos.yaml`` names its sch
 defaults list, so composition itself refuses a wrong type (``shrink.budget=abc``), a misspelt key
 and a key foreign to the chosen method (``shrink=topk shrink.radius=2``), each with its full key
 path, before anything is built. A method's schema is generated from the config dataclasses of the
-stages its plan runs, so a stage's new knob is typed where it is declared. Every field is optional
+stages its plan (``shrink.plan`` in its YAML) runs, so a stage's new knob is typed where it is declared. Every field is optional
 in the schema (null = the stage's own default); required ones are enforced when the stage config
 is built (``pipeline/run.py: typed_settings``).
 """
@@ -38,14 +38,23 @@ def schema(name: str, owners: Sequence[type], extra: dict[str, Any] | None = Non
 def shrink_schemas() -> dict[str, type]:
     """Return method -> schema of its ``shrink`` group: the loop, its stages' and (with a graph) the locality knobs."""
     from pipeline import latent
-    from pipeline.run import PLANS, STAGES, LoopCfg
+    from pipeline.run import STAGES, LoopCfg, method_plans
 
     out = {}
-    for method, plan in PLANS.items():
+    for method, plan in method_plans().items():
         stages = sorted(set(plan.first + plan.later) - {"evaluate"})
         owners = [LoopCfg, *([latent.Cfg] if "graph" in stages else []), *(STAGES[s].Cfg for s in stages)]
-        out[method] = schema(f"{method.title().replace('_', '')}Shrink", owners)
+        out[method] = schema(f"{method.title().replace('_', '')}Shrink", owners, {"plan": Optional[PlanSchema]})  # noqa: UP045
     return out
+
+
+@dataclasses.dataclass
+class PlanSchema:
+    """Schema of ``shrink.plan``: the stages of round 0 and of later rounds, and which round is emitted."""
+
+    first: list[str] = dataclasses.field(default_factory=list)
+    later: list[str] = dataclasses.field(default_factory=list)
+    choose: str = "best"
 
 
 def supernet_schema() -> type:

@@ -11,7 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.run import PLANS, STAGES  # noqa: E402
+from pipeline.run import STAGES, method_plans  # noqa: E402
+
+PLANS = method_plans()  # each method's plan, as conf/shrink/<method>.yaml declares it
 
 # Columns follow the data flow; rows keep the alternatives of a column apart.
 POSITION = {"sample": (0, 1.0), "explore": (0, -1.0), "evaluate": (1.3, 0.0), "graph": (2.6, 1.0),
