@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import sys
 from pathlib import Path
@@ -125,7 +126,12 @@ def cli() -> None:
     except KeyboardInterrupt:
         program = "python -m pipeline" if sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name
         print("\n" + interrupted_message(RUN_DIR[0] if RUN_DIR else None, program), file=sys.stderr)
-        sys.exit(130)
+        # Every file and the MLflow run are closed by now. Leave without the interpreter's teardown: an
+        # interrupt that landed inside a lazy torch import makes that teardown end the process by SIGINT
+        # (exit -2) instead of the 130 a shell expects.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
 
 
 if __name__ == "__main__":
