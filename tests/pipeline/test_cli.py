@@ -107,7 +107,7 @@ def test_eight_parallel_jobs_lose_no_run_and_no_metric(tmp_path: Path) -> None:
     for job in jobs:
         with (Path(job.data.tags["run_dir"]) / "rounds.csv").open() as handle:
             rounds = list(csv.DictReader(handle))
-        history = client.get_metric_history(job.info.run_id, "evaluated_total")
+        history = client.get_metric_history(job.info.run_id, "round/evaluated_total")
         assert [m.value for m in history] == [float(r["evaluated_total"]) for r in rounds]
 
 
