@@ -45,6 +45,7 @@ from pipeline.evaluators.benchmark import BenchmarkEvaluator, read_table
 from pipeline.executors import Executor, LocalExecutor
 from pipeline.locks import exclusive
 from pipeline.metrics import space_metrics
+from pipeline.plan import FINAL_STAGES, LoopCfg, Plan, method_plans, read_plan  # noqa: F401 - re-exported
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, search, select, supernet
 from pipeline.tracking import Live, Tracker, flatten, retry_locked, system_metrics
 from spaces.base import LatencySpace, SearchSpace
@@ -55,58 +56,12 @@ STAGES: dict[str, ModuleType] = {
 }
 LOCK_FILE = ".lock"  # held by the one process working in a run folder (pipeline/locks.py)
 LATENT_STAGES = ("graph", "explore", "pockets")  # the stages that read the learned locality
-FINAL_STAGES = ("emit", "supernet", "search")  # run once after the rounds, in their own top-level folders
 ROUND_COLUMNS = ("evaluated", "evaluated_total", "pockets", "shrunk_size", "evaluated_members",
                  "mean_pocket_score", "best_pocket_score", "best_overall", "top10_mean")
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The stages of a method's first and later rounds, and which round it emits."""
-
-    first: tuple[str, ...]
-    later: tuple[str, ...]  # empty: a single-round method
-    choose: str  # "best" (highest mean pocket score) or "last"
-
-
-def read_plan(raw: Any, method: str) -> Plan:
-    """Return the plan a shrink config declares (``shrink.plan``), naming a bad stage or choice."""
-    if not isinstance(raw, dict) or not raw.get("first"):
-        raise ConfigError(f"method {method}: shrink.plan.first is missing or empty; a shrink config declares its "
-                          "stages, e.g. plan: {first: [sample, evaluate, select], later: [], choose: last}")
-    first, later = tuple(raw["first"]), tuple(raw.get("later") or ())
-    rounds = [n for n in STAGES if n not in FINAL_STAGES]
-    for stage in first + later:
-        if stage not in rounds:
-            raise ConfigError(f"shrink.plan: {stage!r} is not a round stage; one of {', '.join(rounds)}")
-    choose = raw.get("choose") or "best"
-    if choose not in ("best", "last"):
-        raise ConfigError(f"shrink.plan.choose={choose!r} must be best or last")
-    return Plan(first, later, choose)
-
-
-def method_plans() -> dict[str, Plan]:
-    """Return the plan of every method shipped in ``conf/shrink`` (what the schemas and the docs are drawn from)."""
-    from omegaconf import OmegaConf
-
-    from pipeline import CONF_DIR
-
-    configs = {p.stem: OmegaConf.to_container(OmegaConf.load(p)) for p in sorted(Path(CONF_DIR, "shrink").glob("*.yaml"))}
-    return {name: read_plan(cfg.get("plan"), name) for name, cfg in configs.items()}
-
 # The selection rule each baseline runs (select: random / top; refine: op_pruning / regnet).
 RULES = {"random": "random", "topk": "top", "op_pruning": "op_pruning", "regnet": "regnet"}
-
-
-@dataclass(frozen=True)
-class LoopCfg:
-    """Knobs of the round loop itself."""
-
-    method: str  # the method's name (its stages are shrink.plan)
-    budget: int  # total architectures evaluated in the run
-    max_rounds: int  # hard cap on rounds
-    patience: int = 2  # lissnas: rounds without improvement of the mean pocket score before stopping
-    min_delta: float = 0.0  # an improvement smaller than this counts as none
 
 
 @dataclass(frozen=True)

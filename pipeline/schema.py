@@ -11,41 +11,60 @@ is built (``pipeline/run.py: typed_settings``).
 
 from __future__ import annotations
 
+import ast
 import dataclasses
-import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Optional
 
-SIMPLE = (int, float, str, bool)  # the types OmegaConf checks; anything else is typed Any
+SIMPLE = {"int": int, "float": float, "str": str, "bool": bool}  # the types OmegaConf checks; others are Any
+PIPELINE = Path(__file__).parent
 
 
-def _field_type(hint: Any) -> Any:
-    """Return the OmegaConf-checkable form of a type hint: Optional[simple type], else Any."""
-    return Optional[hint] if hint in SIMPLE else Any  # noqa: UP045 - OmegaConf reads typing.Optional
+def declared_fields(path: Path, class_name: str) -> list[tuple[str, str]]:
+    """Return (name, annotation) of the fields a dataclass declares in ``path``, read from its source.
+
+    Read, not imported: the stage modules import torch and scikit-learn, and the schemas are built
+    on every command line before Hydra composes (error paths included). ``tests/pipeline/test_schema.py``
+    checks the result against the imported dataclasses.
+    """
+    tree = ast.parse(path.read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
+    return [(n.target.id, ast.unparse(n.annotation)) for n in cls.body
+            if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
 
 
-def schema(name: str, owners: Sequence[type], extra: dict[str, Any] | None = None) -> type:
+def schema(name: str, owners: Sequence[tuple[Path, str]], extra: dict[str, Any] | None = None) -> type:
     """Return a dataclass holding every field of ``owners`` (first owner wins a shared name), all defaulting to None."""
     fields: dict[str, Any] = {}
-    for owner in owners:
-        hints = typing.get_type_hints(owner)
-        for f in dataclasses.fields(owner):
-            fields.setdefault(f.name, _field_type(hints[f.name]))
+    for path, class_name in owners:
+        for field_name, annotation in declared_fields(path, class_name):
+            fields.setdefault(field_name, Optional[SIMPLE[annotation]] if annotation in SIMPLE else Any)  # noqa: UP045
     fields.update(extra or {})
     return dataclasses.make_dataclass(name, [(k, t, dataclasses.field(default=None)) for k, t in fields.items()])
 
 
+def stage_cfg(stage: str) -> tuple[Path, str]:
+    """Return where stage ``stage`` declares its config dataclass."""
+    return PIPELINE / "stages" / f"{stage}.py", "Cfg"
+
+
 def shrink_schemas() -> dict[str, type]:
     """Return method -> schema of its ``shrink`` group: the loop, its stages' and (with a graph) the locality knobs."""
-    from pipeline import latent
-    from pipeline.run import STAGES, LoopCfg, method_plans
+    from pipeline.plan import method_plans
 
     out = {}
     for method, plan in method_plans().items():
         stages = sorted(set(plan.first + plan.later) - {"evaluate"})
-        owners = [LoopCfg, *([latent.Cfg] if "graph" in stages else []), *(STAGES[s].Cfg for s in stages)]
+        owners = [(PIPELINE / "plan.py", "LoopCfg"), *([(PIPELINE / "latent.py", "Cfg")] if "graph" in stages else []),
+                  *(stage_cfg(s) for s in stages)]
         out[method] = schema(f"{method.title().replace('_', '')}Shrink", owners, {"plan": Optional[PlanSchema]})  # noqa: UP045
     return out
+
+
+def supernet_schema() -> type:
+    """Return the schema of ``conf/supernet/spos.yaml``: the supernet and search stages' knobs and ``enabled``."""
+    return schema("SposSupernet", [stage_cfg("supernet"), stage_cfg("search")], {"enabled": Any})
 
 
 @dataclasses.dataclass
@@ -55,13 +74,6 @@ class PlanSchema:
     first: list[str] = dataclasses.field(default_factory=list)
     later: list[str] = dataclasses.field(default_factory=list)
     choose: str = "best"
-
-
-def supernet_schema() -> type:
-    """Return the schema of ``conf/supernet/spos.yaml``: the supernet and search stages' knobs and ``enabled``."""
-    from pipeline.stages import search, supernet
-
-    return schema("SposSupernet", [supernet.Cfg, search.Cfg], {"enabled": Any})
 
 
 @dataclasses.dataclass

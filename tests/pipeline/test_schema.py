@@ -33,3 +33,17 @@ def test_every_shrink_yaml_sets_only_keys_its_method_schema_types() -> None:
 def test_a_good_config_composes_with_its_values_typed() -> None:
     cfg = check(["space=toy", "shrink.budget=50", "supernet.lr=0.1"])
     assert cfg.shrink.budget == 50 and cfg.supernet.lr == 0.1 and cfg.tracking.stage_runs is False
+
+
+def test_fields_read_from_source_equal_the_imported_dataclasses() -> None:
+    import dataclasses
+
+    from pipeline import latent
+    from pipeline.plan import LoopCfg
+    from pipeline.run import STAGES
+    from pipeline.schema import PIPELINE, declared_fields, stage_cfg
+
+    pairs = [(stage_cfg(name), module.Cfg) for name, module in STAGES.items()]
+    pairs += [((PIPELINE / "plan.py", "LoopCfg"), LoopCfg), ((PIPELINE / "latent.py", "Cfg"), latent.Cfg)]
+    for (path, name), cls in pairs:
+        assert declared_fields(path, name) == [(f.name, str(f.type)) for f in dataclasses.fields(cls)], cls
