@@ -36,8 +36,8 @@ from pipeline.cli import check
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
 from pipeline.evaluators.train import TrainEvaluator
 from pipeline.locks import exclusive
-from pipeline.record import plain_params
-from pipeline.run import build, git_sha
+from pipeline.record import git_sha, plain_params
+from pipeline.run import build
 from pipeline.schema import register
 from pipeline.tracking import Tracker
 from spaces.base import CategoricalSpace, SearchSpace

@@ -7,7 +7,6 @@ its path, or None when the run has nothing to draw (no graph, no categorical dec
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from spaces.base import CategoricalSpace, SearchSpace
+from spaces.files import atomic_write
 
 GRAPH_NODE_LIMIT = 3000  # a spring layout beyond this takes minutes and draws a blot
 
@@ -31,11 +31,10 @@ def _figure(width: float, height: float) -> tuple[Any, Any]:
 
 def _save(fig: Any, plt: Any, path: Path) -> Path:
     """Write ``fig`` to ``path`` atomically and close it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def pocket_graph(path: Path, graph: Mapping[str, Any], pockets: Sequence[Mapping[str, Any]],

@@ -12,6 +12,7 @@ import base64
 import getpass
 import hashlib
 import json
+import subprocess
 import sys
 import time
 import zlib
@@ -111,16 +112,34 @@ def describe(final: Mapping[str, float], space_size: int, space: str, spent: int
     return "\n\n".join(lines)
 
 
-def lineage_tags(commit: str) -> dict[str, str]:
-    """Return MLflow's standard context tags (user, source, git commit) for this process."""
-    from mlflow.tracking.context import registry
+def git(*args: str) -> str | None:
+    """Return what ``git ARGS`` prints in the project's checkout, or None outside one."""
+    try:
+        out = subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True,
+                             timeout=10, check=True)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
-    tags = {**registry.resolve_tags(), "mlflow.source.name": "python -m pipeline", "mlflow.source.type": "LOCAL",
-            "mlflow.user": registry.resolve_tags().get("mlflow.user") or getpass.getuser()}
-    if commit != "unknown":
-        tags["mlflow.source.git.commit"] = commit
-    tags["mlflow.source.entryPoint"] = " ".join(["python -m pipeline", *sys.argv[1:]])[:5000]
-    return tags
+
+def git_sha() -> str:
+    """Return the project's git commit, or 'unknown' outside a checkout."""
+    return git("rev-parse", "HEAD") or "unknown"
+
+
+def lineage_tags() -> dict[str, str]:
+    """Return MLflow's standard context tags (user, source, git commit, branch, remote) for this process.
+
+    Made here rather than by ``mlflow.tracking.context.registry``, whose git lookup (GitPython) adds
+    about 1.7 s to every start and whose source name we would override anyway.
+    """
+    tags = {"mlflow.user": getpass.getuser(), "mlflow.source.name": "python -m pipeline",
+            "mlflow.source.type": "LOCAL",
+            "mlflow.source.entryPoint": " ".join(["python -m pipeline", *sys.argv[1:]])[:5000]}
+    found = {"mlflow.source.git.commit": git("rev-parse", "HEAD"),
+             "mlflow.source.git.branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+             "mlflow.source.git.repoURL": git("config", "--get", "remote.origin.url")}
+    return {**tags, **{k: v for k, v in found.items() if v}}
 
 
 def file_digest(path: Path) -> str:

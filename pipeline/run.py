@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 import warnings
 import zlib
@@ -370,16 +369,6 @@ def resolve_resume(value: str, uri: str, experiment: str) -> Path:
     return Path(run_dir)
 
 
-def git_sha() -> str:
-    """Return the project's git commit, or 'unknown' outside a checkout."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=10, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def stage_rng(seed: int, round_index: int, stage: str) -> np.random.Generator:
     """Derive the rng of one stage of one round from the top-level seed."""
     return np.random.default_rng(np.random.SeedSequence([seed, round_index + 1, zlib.crc32(stage.encode())]))
@@ -526,7 +515,7 @@ class Runner:
         if ctx.stage == "emit":
             self._log_result(parent, metrics)
         elif ctx.stage in FINAL_STAGES:
-            self.tracker.metrics(parent, {f"{ctx.stage}/{k}": v for k, v in metrics.items()})
+            self.tracker.metrics(parent, self.figures(ctx.stage, metrics))
         if ctx.stage == "search" and self.dataset is not None:
             saved = ctx.load_here("subnet")
             model_id = record.log_subnet(self.tracker, parent, self.space, saved, self.dataset.splits.val.x[:2])
@@ -546,7 +535,7 @@ class Runner:
         """
         chosen = int(final["round"])
         latest = retry_locked(self.tracker.client.get_run, parent).data.metrics
-        figures = record.result_metrics(final, self.spent)
+        figures = self.figures("emit", final)
         self.tracker.metrics(parent, {k: v for k, v in figures.items() if latest.get(k) != v})
         marked = {m.step: m.value for m in retry_locked(self.tracker.client.get_metric_history, parent, "round/chosen")}
         for r in range(len(self.history)):
@@ -554,6 +543,12 @@ class Runner:
                 self.tracker.metrics(parent, {"round/chosen": float(r == chosen)}, step=r)
         self.tracker.tags(parent, {"result.round": str(chosen), "mlflow.note.content": record.describe(
             final, self.space.size(), self.space.name, self.spent, self.reason)})
+
+    def figures(self, stage: str, metrics: dict[str, float]) -> dict[str, float]:
+        """Return a final stage's figures under their run-level names (emit: result/ and space/; else stage/)."""
+        if stage == "emit":
+            return record.result_metrics(metrics, self.spent)
+        return {f"{stage}/{k}": v for k, v in metrics.items()}
 
     def once(self, folder: Path, parent: str, log: Callable[[], None]) -> None:
         """Run ``log`` unless it already ran for ``parent`` (a resumed run logs nothing twice)."""
@@ -574,8 +569,8 @@ class Runner:
         owners += [self.latent_cfg] if self.latent_cfg.needs_encoder else []
         keys = {f"shrink.{f.name}" for cfg in owners for f in fields(cfg)} | {"shrink.method", "shrink.rule"}
         keys |= {f"shrink.plan.{k}" for k in ("first", "later", "choose")}
-        keys -= {"shrink.locality", "shrink.features"} - ({"shrink.locality", "shrink.features"}
-                                                         if "graph" in self.plan.first else set())
+        if "graph" in self.plan.first + self.plan.later:  # the method's locality choice, encoder or not
+            keys |= {"shrink.locality", "shrink.features"}
         keys |= {f"supernet.{f.name}" for cfg in self.supernet_cfgs.values() for f in fields(cfg)}
         # Without images (a benchmark lookup) the dataset is only a name: its loading settings did nothing.
         return keys | ({f"dataset.{k}" for k in self.cfg.dataset} if self.reads_images else {"dataset.name"})
@@ -704,10 +699,10 @@ def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None, sweep_par
         runner = Runner(cfg, run_dir, tracker, progress=bool(cfg.progress))
         if cfg.get("objective"):
             record.check_objective(str(cfg.objective), runner.truth is not None, bool(runner.supernet_cfgs))
-        commit = git_sha()
+        lineage = record.lineage_tags()
         tags = {**runner.evaluator.tags(), "space": runner.space.name, "seed": str(cfg.seed),
-                "method": runner.loop.method, "git_sha": commit, "run_dir": str(run_dir.resolve()),
-                "overrides": json.dumps(overrides or []), **record.lineage_tags(commit)}
+                "method": runner.loop.method, "git_sha": lineage.get("mlflow.source.git.commit", "unknown"),
+                "run_dir": str(run_dir.resolve()), "overrides": json.dumps(overrides or []), **lineage}
         name = cfg.tracking.run_name or record.run_name(
             runner.loop.method, runner.space.name, _data_name(cfg, runner.evaluator), int(cfg.seed),
             record.name_overrides(overrides or [], swept))
@@ -734,10 +729,10 @@ def _emit(cfg: DictConfig, run_dir: Path, tracker: Tracker, runner: Runner, pare
     label = "predicted" if runner.region == "surrogate" else "unevaluated"
     for line in summary_lines(final, runner.space, len(history), runner.spent, runner.loop.budget, label):
         print(line, flush=True)
-    figures = record.result_metrics(final, runner.spent)
+    figures = runner.figures("emit", final)
     for name, stage_cfg in runner.supernet_cfgs.items():
         made = runner.stage(name, last, parent, stage_cfg)
-        figures.update({f"{name}/{k}": v for k, v in made.items()})
+        figures.update(runner.figures(name, made))
         print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in made.items()), flush=True)
     if (run_dir / "search" / "search.json").exists():
         print(f"best subnet found: {read_json(run_dir / 'search' / 'search.json')['arch']}")

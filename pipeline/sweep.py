@@ -48,11 +48,10 @@ class MlflowSweepCallback(Callback):
         swept = swept_keys(list(config.hydra.overrides.task))
         name = "sweep " + " ".join(f"{k.split('.')[-1]}={v}" for k, v in swept.items())
         from pipeline.record import headline_view, lineage_tags
-        from pipeline.run import git_sha
 
         run = tracker.client.create_run(tracker.experiment_id, run_name=name[:250],
                                         tags={"sweep": "true", "sweep_dir": str(sweep_dir.resolve()),
-                                              **lineage_tags(git_sha())})
+                                              **lineage_tags()})
         tracker.params(run.info.run_id, {f"sweep.{k}": param_text(v) for k, v in swept.items()})
         headline_view(tracker)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -76,10 +75,12 @@ def summarise(tracker: Any, sweep_id: str, group_keys: list[str]) -> None:
     """Put the jobs' table, per-setting mean +- std and a comparison figure on the sweep run."""
     from pipeline.sweep_summary import job_rows, markdown, mean_std, plot
 
-    rows = job_rows(tracker, sweep_id, group_keys)
+    jobs = tracker.client.search_runs([tracker.experiment_id], f"tags.mlflow.parentRunId = '{sweep_id}'",
+                                      max_results=50000, order_by=["attributes.start_time ASC"])
+    rows = job_rows(jobs, group_keys)
     if not rows:
         return
-    share_inputs(tracker, sweep_id)
+    share_inputs(tracker, sweep_id, jobs)
     stats = mean_std(rows)
     # sweep/<metric>/<setting>_mean: one chart section per metric, holding every setting.
     tracker.metrics(sweep_id, {f"sweep/{metric.removeprefix('result/')}/{group}_{which}": float(f"{value:.6g}")
@@ -96,12 +97,10 @@ def summarise(tracker: Any, sweep_id: str, group_keys: list[str]) -> None:
         tracker.artifacts(sweep_id, Path(folder), "summary")
 
 
-def share_inputs(tracker: Any, sweep_id: str) -> None:
+def share_inputs(tracker: Any, sweep_id: str, jobs: list[Any]) -> None:
     """Log the jobs' dataset inputs (each once) on the sweep run: what the whole sweep read."""
     from mlflow.entities import DatasetInput
 
-    jobs = tracker.client.search_runs([tracker.experiment_id], f"tags.mlflow.parentRunId = '{sweep_id}'",
-                                      max_results=50000)
     seen = {(d.dataset.name, d.dataset.digest): d for job in jobs for d in job.inputs.dataset_inputs}
     if seen:
         tracker.client.log_inputs(sweep_id, datasets=[DatasetInput(d.dataset, d.tags) for d in seen.values()])

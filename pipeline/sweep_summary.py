@@ -29,10 +29,8 @@ def _short(value: str) -> str:
         return value
 
 
-def job_rows(tracker: Any, sweep_id: str, keys: list[str]) -> list[dict[str, Any]]:
-    """Return one row per job of the sweep: its setting, seed, status and headline metrics."""
-    jobs = tracker.client.search_runs([tracker.experiment_id], f"tags.mlflow.parentRunId = '{sweep_id}'",
-                                      max_results=50000, order_by=["attributes.start_time ASC"])
+def job_rows(jobs: list[Any], keys: list[str]) -> list[dict[str, Any]]:
+    """Return one row per job run of the sweep: its setting, seed, status and headline metrics."""
     rows = []
     for job in jobs:
         overrides = json.loads(job.data.tags.get("overrides", "[]"))

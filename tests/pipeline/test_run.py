@@ -29,6 +29,8 @@ def test_one_run_per_invocation_with_prefixed_figures_and_stage_files(tmp_path: 
     parent = client.get_run(result.run_id)
     assert {"space", "evaluator", "dataset", "seed", "mlflow.source.git.commit", "mlflow.user"} <= set(parent.data.tags)
     assert parent.data.tags["space"] == "toy" and parent.data.params["shrink.budget"] == "20"
+    assert parent.data.params["shrink.locality"] == "space"  # the graph stage's locality, though no encoder ran
+    assert "mlflow.source.git.branch" in parent.data.tags
     assert not client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'")
     metrics = parent.data.metrics
     assert {"result/size", "result/mean_test_acc", "result/regret", "result/evaluations"} <= set(metrics)
