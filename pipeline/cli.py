@@ -201,9 +201,22 @@ def with_recorded_overrides(argv: list[str], run_dir: Path) -> list[str]:
     recorded_file = run_dir / ".hydra" / "overrides.yaml"
     if not recorded_file.is_file():
         return argv
-    recorded = [str(o) for o in OmegaConf.load(recorded_file)]
+    recorded = migrate([str(o) for o in OmegaConf.load(recorded_file)])
     given = {_key(a) for a in split_argv(argv).overrides}
     return [o for o in recorded if _key(o) not in given and _key(o) != "resume"] + argv
+
+
+def migrate(overrides: list[str]) -> list[str]:
+    """Rewrite flat stage keys that runs made before the per-stage nodes recorded (shrink.radius -> shrink.pockets.radius)."""
+    method = next((o.split("=", 1)[1] for o in overrides if _key(o) == "shrink"), "lissnas")
+    files = {"shrink": Path(CONF_DIR, "shrink", f"{method}.yaml"), "supernet": Path(CONF_DIR, "supernet", "spos.yaml")}
+    out = []
+    for text in overrides:
+        group, _, leaf = _key(text).partition(".")
+        shipped = OmegaConf.load(files[group]) if group in files and files[group].is_file() and leaf else {}
+        homes = moved(shipped, leaf) if leaf and "." not in leaf and leaf not in shipped else []
+        out += [text.replace(f"{group}.{leaf}", f"{group}.{home}.{leaf}", 1) for home in homes] or [text]
+    return out
 
 
 def _check_launcher(option: str) -> None:
@@ -244,18 +257,43 @@ def _bad_override(err: Exception, overrides: list[str], name: str, config_dir: s
     for part in parent.split(".") if parent else []:
         node = node.get(part) if hasattr(node, "get") else None
     if node is None or not hasattr(node, "keys"):
-        return f"unknown key {key!r} ({text[:200]})"
+        return _missing_node(key, base) or f"unknown key {key!r} ({text[:200]})"
     keys = sorted(str(k) for k in node if str(k) != "hydra")
     where = f"under {parent!r}" if parent else "at the top level"
+    group = parent.partition(".")[0]
+    homes = [h for h in moved(base[group], leaf) if f"{group}.{h}" != parent] if group in TYPED_GROUPS and group in base else []
+    value = next((o.split("=", 1)[1] for o in overrides if _key(o) == key), "VALUE")
+    writes = " or ".join(f"{group}.{h}.{leaf}={value}" for h in homes)
+    if homes and parent == group:  # a flat key of before the per-stage nodes (shrink.radius): name its new place
+        return f"{key} has moved into its stage's node: write {writes}"
+    if homes:
+        return f"unknown key {key!r}: {leaf} is a setting of another stage; write {writes}"
     hint = closest(leaf, keys)
     if hint:
         return f"unknown key {key!r}{hint.replace('mean ', f'mean {parent}.' if parent else 'mean ')}"
-    if parent in TYPED_GROUPS:  # a schema fixes these keys: an unknown one belongs to another method or stage
+    if group in TYPED_GROUPS:  # a schema fixes these keys: an unknown one belongs to another method or stage
         return f"unknown key {key!r}: not a setting of this {parent} config (its keys: {', '.join(keys)})"
     return f"unknown key {key!r} (keys {where}: {', '.join(keys)}; add a new key with +{key}=...)"
 
 
 TYPED_GROUPS = ("shrink", "supernet", "tracking")  # groups with a schema (pipeline/schema.py)
+
+
+def moved(group: Any, leaf: str) -> list[str]:
+    """Return the stage nodes of ``group`` that set ``leaf`` themselves (not by copying another node's value)."""
+    return [str(k) for k in group if OmegaConf.is_dict(group[k]) and leaf in group[k]
+            and not OmegaConf.is_interpolation(group[k], leaf)]
+
+
+def _missing_node(key: str, base: Any) -> str | None:
+    """Explain ``shrink.<stage>.<key>`` for a stage the chosen method does not run."""
+    group, _, rest = key.partition(".")
+    node = rest.partition(".")[0]
+    if group not in TYPED_GROUPS or group not in base or not rest:
+        return None
+    nodes = [str(k) for k in base[group] if OmegaConf.is_dict(base[group][k]) and str(k) != "plan"]
+    return (f"unknown key {key!r}: this {group} config has no {node!r} node{closest(node, nodes)} "
+            f"(its nodes: {', '.join(nodes)}; another method may run that stage)")
 
 
 def _wrong_type(err: Exception) -> str | None:

@@ -98,11 +98,11 @@ class StageContext:
         return self.constraints.violation(self.evaluator.costs(self.space.from_str(arch)))
 
     def uses_latent(self) -> bool:
-        """Tell whether structural closeness is the learned embedding's (shrink.locality=latent)."""
+        """Tell whether structural closeness is the learned embedding's (shrink.latent.locality=latent)."""
         return self.latent is not None and self.latent.locality == "latent"
 
     def surrogate_features(self) -> dict[str, Any]:
-        """Return the Surrogate keyword arguments for the configured features (shrink.features)."""
+        """Return the Surrogate keyword arguments for the configured features (shrink.latent.features)."""
         if self.latent is None or self.latent.features() is None:
             return {}
         return {"features": self.latent.features(), "mode": self.latent.cfg.features}

@@ -1,4 +1,4 @@
-"""The learned locality: ``shrink.locality=latent`` and ``shrink.features=latent|both``.
+"""The learned locality: ``shrink.latent.locality=latent`` and ``shrink.latent.features=latent|both``.
 
 With ``locality=latent`` the method's notion of "structurally close" comes from the arch2vec-style
 embedding (``pipeline/embedding.py``) instead of the space's own distance (decision Hamming,
@@ -48,17 +48,17 @@ class Cfg:
 def check(space: SearchSpace, cfg: Cfg) -> None:
     """Refuse a locality or feature setting the space cannot honour, before any evaluation."""
     if cfg.locality not in LOCALITIES:
-        raise ConfigError(f"shrink.locality={cfg.locality!r} is not one of {', '.join(LOCALITIES)}")
+        raise ConfigError(f"shrink.latent.locality={cfg.locality!r} is not one of {', '.join(LOCALITIES)}")
     if cfg.features not in FEATURES:
-        raise ConfigError(f"shrink.features={cfg.features!r} is not one of {', '.join(FEATURES)}")
+        raise ConfigError(f"shrink.latent.features={cfg.features!r} is not one of {', '.join(FEATURES)}")
     categorical = isinstance(space, CategoricalSpace)
     if cfg.locality == "decisions" and not categorical:
-        raise ConfigError(f"shrink.locality=decisions needs a space of decisions; {space.name} uses shrink.locality=edit")
+        raise ConfigError(f"shrink.latent.locality=decisions needs a space of decisions; {space.name} uses shrink.latent.locality=edit")
     if cfg.locality == "edit" and categorical:
-        raise ConfigError(f"shrink.locality=edit is NB101's graph edit distance; {space.name} uses "
-                          "shrink.locality=decisions")
+        raise ConfigError(f"shrink.latent.locality=edit is NB101's graph edit distance; {space.name} uses "
+                          "shrink.latent.locality=decisions")
     if cfg.needs_encoder and not hasattr(space, "graphs"):
-        raise ConfigError(f"shrink.locality=latent needs a graph view of {space.name} (space.graphs); it has none")
+        raise ConfigError(f"shrink.latent.locality=latent needs a graph view of {space.name} (space.graphs); it has none")
 
 
 class Latent:

@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline import latent, record
 from pipeline.artifacts import ARTIFACTS, read_json, write_json, write_rows
+from pipeline.cli import closest
 from pipeline.constraints import Constraints
 from pipeline.context import StageContext, round_dir
 from pipeline.errors import ConfigError
@@ -45,6 +46,7 @@ from pipeline.executors import Executor, LocalExecutor
 from pipeline.locks import exclusive
 from pipeline.metrics import space_metrics
 from pipeline.plan import FINAL_STAGES, LoopCfg, Plan, method_plans, read_plan  # noqa: F401 - re-exported
+from pipeline.schema import stage_nodes
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, search, select, supernet
 from pipeline.tracking import Live, Tracker, flatten, retry_locked, system_metrics
 from spaces.base import LatencySpace, SearchSpace
@@ -94,23 +96,41 @@ def check_plan(plan: Plan, finals: tuple[str, ...], method: str) -> None:
 
 
 def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]]:
-    """Split ``conf/shrink`` into the loop's and each planned stage's typed config."""
-    shrink = _set(shrink)
-    method = shrink.get("method", "lissnas")
-    plan = read_plan(shrink.pop("plan", None), method)
-    names = sorted(set(plan.first + plan.later) - {"evaluate"})
-    # The locality knobs belong to methods that build a locality graph; others refuse them by name.
-    extra = {"latent": latent.Cfg} if "graph" in names else {}
-    built = typed_settings(shrink, {"loop": LoopCfg, **extra, **{n: STAGES[n].Cfg for n in names}}, "shrink",
-                           f"method {method}")
-    rule = shrink.get("rule", RULES.get(method))
-    if method in RULES and rule != RULES[method]:
-        # The rule names the method's selection step: another method's rule would run under this method's name.
-        other = next((m for m, r in RULES.items() if r == rule), None)
-        fix = f"run that method with shrink={other}" if other else f"drop shrink.rule or set shrink.rule={RULES[method]}"
-        raise ConfigError(f"shrink.rule={rule!r} is not the rule of method {method} ({RULES[method]}); {fix}")
+    """Split ``conf/shrink`` into the loop's config (its top-level keys) and each planned stage's (its node)."""
+    method = shrink.get("method") or "lissnas"
+    plan = read_plan(shrink.get("plan"), method)
+    nodes = stage_nodes(plan.first + plan.later)
+    top = {k: v for k, v in shrink.items() if k != "plan" and not isinstance(v, dict)}
+    for key in sorted(set(_set(top)) - {f.name for f in fields(LoopCfg)}):
+        raise ConfigError(_misplaced(key, shrink, nodes, method))
+    for node in sorted(k for k, v in shrink.items() if isinstance(v, dict) and k != "plan" and k not in nodes):
+        raise ConfigError(f"shrink.{node} is not a stage of method {method} (its stages with settings: "
+                          f"{', '.join(nodes)}); drop it or choose the method that runs it")
+    _check_rule(method, shrink)
     _check_ranges(shrink)
-    return built.pop("loop"), plan, built
+    owners = {n: latent.Cfg if n == "latent" else STAGES[n].Cfg for n in nodes}
+    built = {n: stage_config(cls, shrink.get(n) or {}, f"shrink.{n}") for n, cls in owners.items()}
+    return stage_config(LoopCfg, top, "shrink"), plan, built
+
+
+def _misplaced(key: str, shrink: dict[str, Any], nodes: list[str], method: str) -> str:
+    """Explain a top-level ``shrink`` key that is not the loop's: a stage setting from before the per-stage nodes."""
+    homes = [f"shrink.{n}.{key}" for n in nodes if isinstance(shrink.get(n), dict) and key in shrink[n]]
+    if homes:
+        return f"shrink.{key} has moved into its stage's node: write {' or '.join(homes)}"
+    loop = [f.name for f in fields(LoopCfg)]
+    return (f"shrink.{key} is not a setting of method {method}{closest(key, loop)} (its loop keys: {', '.join(loop)}; "
+            f"its stages' sit in their nodes: {', '.join(f'shrink.{n}.*' for n in nodes)})")
+
+
+def _check_rule(method: str, shrink: dict[str, Any]) -> None:
+    """Refuse another method's selection rule, which would run under this method's name."""
+    node = next((n for n in ("select", "refine") if isinstance(shrink.get(n), dict)), None)
+    rule = (shrink[node].get("rule") if node else None) or RULES.get(method)
+    if method in RULES and rule != RULES[method]:
+        other = next((m for m, r in RULES.items() if r == rule), None)
+        fix = f"run that method with shrink={other}" if other else f"drop it or set shrink.{node}.rule={RULES[method]}"
+        raise ConfigError(f"shrink.{node}.rule={rule!r} is not the rule of method {method} ({RULES[method]}); {fix}")
 
 
 def _set(group: dict[str, Any]) -> dict[str, Any]:
@@ -118,72 +138,75 @@ def _set(group: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in group.items() if v is not None}
 
 
-def typed_settings(raw: dict[str, Any], owners: dict[str, type], group: str, what: str,
-                   also_known: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Build each owner's config dataclass from the flat settings of ``group``, naming bad keys and types."""
-    known = {f.name for cls in owners.values() for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        names = ", ".join(sorted(known | set(also_known)))
-        raise ConfigError(f"{group}.{unknown[0]} is not a setting of {what}; known: {names}")
-    built = {}
-    for name, cls in owners.items():
-        for f in fields(cls):
-            if f.name in raw:
-                _check_type(f.name, raw[f.name], str(f.type))
-        try:
-            built[name] = cls(**{f.name: raw[f.name] for f in fields(cls) if f.name in raw})
-        except TypeError as err:
-            raise ConfigError(f"{group} config of {what}/{name}: {err}") from None
-    return built
+def stage_config(cls: type, raw: dict[str, Any], path: str) -> Any:
+    """Build one stage's config dataclass from its node ``path`` (e.g. shrink.pockets), naming a bad key or type."""
+    raw = _set(raw)
+    known = [f.name for f in fields(cls)]
+    for key in sorted(set(raw) - set(known)):
+        raise ConfigError(f"{path}.{key} is not a setting of {path}{closest(key, known)} (its keys: {', '.join(known)})")
+    for f in fields(cls):
+        if f.name in raw:
+            _check_type(f"{path}.{f.name}", raw[f.name], str(f.type))
+    try:
+        return cls(**raw)
+    except TypeError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def _check_type(key: str, value: Any, annotation: str) -> None:
     """Reject a value whose type does not match the setting's annotation (bools are not numbers)."""
     expected = {"int": (int,), "float": (int, float), "str": (str,)}.get(annotation)
     if expected and (isinstance(value, bool) or not isinstance(value, expected)):
-        raise ConfigError(f"shrink.{key}={value!r} must be of type {annotation}")
+        raise ConfigError(f"{key}={value!r} must be of type {annotation}")
+
+
+def leaves(shrink: dict[str, Any]) -> dict[str, Any]:
+    """Return the set leaves of ``shrink`` by their path below it (``budget``, ``pockets.radius``), the plan aside."""
+    out = {}
+    for key, value in shrink.items():
+        if isinstance(value, dict) and key != "plan":
+            out.update({f"{key}.{k}": v for k, v in value.items() if v is not None})
+        elif value is not None and key != "plan":
+            out[key] = value
+    return out
+
+
+POSITIVE = ("budget", "max_rounds", "patience", "n_samples", "seeds_per_round", "neighbors_per_seed", "link_distance",
+            "max_pockets", "min_pocket_size", "size", "target_size", "batch_size", "pool_per_seed", "trees",
+            "explore_pockets", "seeds_per_pocket", "latent_k", "latent_steps", "latent_train")
+CHOICES = {"rule": ("random", "top", "op_pruning", "regnet"), "acquisition": ("ucb", "random")}
 
 
 def _check_ranges(shrink: dict[str, Any]) -> None:
-    """Reject values outside their meaningful range, naming the key."""
-    positive = ("budget", "max_rounds", "patience", "n_samples", "seeds_per_round", "neighbors_per_seed",
-                "link_distance", "max_pockets", "min_pocket_size", "size", "target_size", "batch_size",
-                "pool_per_seed", "trees", "explore_pockets", "seeds_per_pocket", "latent_k", "latent_steps",
-                "latent_train")
-    for key in positive:
-        if key in shrink and (not isinstance(shrink[key], int) or shrink[key] < 1):
-            raise ConfigError(f"shrink.{key}={shrink[key]!r} must be an integer >= 1")
-    for key in ("radius", "fresh_samples", "samples_per_round"):
-        if key in shrink and (not isinstance(shrink[key], int) or shrink[key] < 0):
-            raise ConfigError(f"shrink.{key}={shrink[key]!r} must be an integer >= 0")
-    if "min_delta" in shrink and not (math.isfinite(shrink["min_delta"]) and shrink["min_delta"] >= 0):
-        raise ConfigError(f"shrink.min_delta={shrink['min_delta']!r} must be a finite number >= 0")
-    for key in ("kappa", "target_fraction", "mutation_fraction"):
-        if key in shrink and not (isinstance(shrink[key], int | float) and math.isfinite(shrink[key]) and shrink[key] >= 0):
-            raise ConfigError(f"shrink.{key}={shrink[key]!r} must be a finite number >= 0")
-    for key in ("target_fraction", "mutation_fraction"):
-        if float(shrink.get(key, 0.0)) > 1.0:
-            raise ConfigError(f"shrink.{key}={shrink[key]!r} must lie in [0, 1]")
-    if not 0.0 <= float(shrink.get("good_quantile", 0.5)) < 1.0:
-        raise ConfigError(f"shrink.good_quantile={shrink['good_quantile']!r} must lie in [0, 1)")
+    """Reject values outside their meaningful range, naming the full key."""
+    for path, value in leaves(shrink).items():
+        name, key = path.rpartition(".")[2], f"shrink.{path}"
+        if name in POSITIVE and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{key}={value!r} must be an integer >= 1")
+        if name in ("radius", "fresh_samples", "samples_per_round") and (not isinstance(value, int) or value < 0):
+            raise ConfigError(f"{key}={value!r} must be an integer >= 0")
+        if name in ("min_delta", "kappa", "target_fraction", "mutation_fraction") and not (
+                isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{key}={value!r} must be a finite number >= 0")
+        if name in ("target_fraction", "mutation_fraction") and value > 1.0:
+            raise ConfigError(f"{key}={value!r} must lie in [0, 1]")
+        if name == "good_quantile" and not 0.0 <= float(value) < 1.0:
+            raise ConfigError(f"{key}={value!r} must lie in [0, 1)")
+        if name in CHOICES and value not in CHOICES[name]:
+            raise ConfigError(f"{key}={value!r} is not one of {', '.join(CHOICES[name])}")
     if shrink.get("method") == "lissnas":
-        _check_pockets_can_grow(shrink)
-    rules = {"rule": ("random", "top", "op_pruning", "regnet"), "acquisition": ("ucb", "random")}
-    for key, allowed in rules.items():
-        if key in shrink and shrink[key] not in allowed:
-            raise ConfigError(f"shrink.{key}={shrink[key]!r} is not one of {', '.join(allowed)}")
+        _check_pockets_can_grow(shrink.get("pockets") or {}, int(shrink.get("budget") or 1))
 
 
-def _check_pockets_can_grow(shrink: dict[str, Any]) -> None:
+def _check_pockets_can_grow(pockets: dict[str, Any], budget: int) -> None:
     """Refuse pocket settings no run can satisfy, so the refusal comes before the budget is spent."""
-    min_size, budget = int(shrink.get("min_pocket_size", 2)), int(shrink.get("budget", 1))
-    if shrink.get("radius", 1) == 0 and min_size > 1:
-        raise ConfigError(f"shrink.radius=0 leaves every pocket its seed alone, below shrink.min_pocket_size={min_size}; "
-                          "use radius >= 1 or min_pocket_size=1")
+    min_size = int(pockets.get("min_pocket_size") or 2)
+    if pockets.get("radius", 1) == 0 and min_size > 1:
+        raise ConfigError(f"shrink.pockets.radius=0 leaves every pocket its seed alone, below "
+                          f"shrink.pockets.min_pocket_size={min_size}; use radius >= 1 or min_pocket_size=1")
     if min_size > budget:
-        raise ConfigError(f"shrink.min_pocket_size={min_size} exceeds shrink.budget={budget}: a pocket holds evaluated "
-                          "archs, so none could ever be kept; lower min_pocket_size")
+        raise ConfigError(f"shrink.pockets.min_pocket_size={min_size} exceeds shrink.budget={budget}: a pocket holds "
+                          "evaluated archs, so none could ever be kept; lower min_pocket_size")
 
 
 def build(cfg: DictConfig) -> tuple[SearchSpace, Evaluator, Any]:
@@ -209,10 +232,15 @@ def supernet_configs(cfg: DictConfig, space: SearchSpace, evaluator: Evaluator) 
     """
     from pipeline.supernet.models import has_supernet
 
-    raw = _set(OmegaConf.to_container(cfg.supernet, resolve=True)) if cfg.get("supernet") else {"enabled": False}
-    enabled = raw.pop("enabled", "auto")
+    raw = OmegaConf.to_container(cfg.supernet, resolve=True) if cfg.get("supernet") else {"enabled": False}
+    enabled = raw.pop("enabled", None)
+    enabled = "auto" if enabled is None else enabled
     if enabled not in (True, False, "auto"):
         raise ConfigError(f"supernet.enabled={enabled!r} must be true, false or auto")
+    for key in sorted(set(_set(raw)) - set(SUPERNET_NODES)):
+        homes = [f"supernet.{n}.{key}" for n in SUPERNET_NODES if key in (raw.get(n) or {})]
+        raise ConfigError(f"supernet.{key} has moved into its stage's node: write {' or '.join(homes)}" if homes else
+                          f"supernet.{key} is not a setting of the supernet; its keys: enabled, train.*, search.*")
     offered = has_supernet(space)
     if enabled is True and not offered:
         raise ConfigError(f"supernet.enabled=true but space {space.name!r} has no supernet (nb201, mobilenet do)")
@@ -220,9 +248,14 @@ def supernet_configs(cfg: DictConfig, space: SearchSpace, evaluator: Evaluator) 
         return {}
     from pipeline.threads import resolve_count
 
-    resolve_count("supernet.threads", raw.get("threads", 1), 1)  # refused now, not after the whole budget
-    return typed_settings(raw, {"supernet": supernet.Cfg, "search": search.Cfg}, "supernet", "the supernet",
-                          also_known=("enabled",))
+    built = {stage: stage_config(STAGES[stage].Cfg, raw.get(node) or {}, f"supernet.{node}")
+             for node, stage in SUPERNET_NODES.items()}
+    for node, stage in SUPERNET_NODES.items():  # refused now, not after the whole budget
+        resolve_count(f"supernet.{node}.threads", built[stage].threads, 1)
+    return built
+
+
+SUPERNET_NODES = {"train": "supernet", "search": "search"}  # node of the supernet group -> the stage it configures
 
 
 def build_executor(cfg: DictConfig) -> Executor:
@@ -387,7 +420,8 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
     current = flatten(_manifest_config(cfg))
     if manifest.exists():
         # A setting added later (absent from an older manifest) that is null now changes nothing.
-        recorded = {**{k: v for k, v in current.items() if v == "None"}, **flatten(read_json(manifest)["config"])}
+        recorded = {**{k: v for k, v in current.items() if v == "None"},
+                    **_migrated(flatten(read_json(manifest)["config"]), current)}
         diff = sorted(k for k in current.keys() | recorded.keys() if current.get(k) != recorded.get(k))
         if diff:
             shown = "; ".join(f"{k}={recorded.get(k, '(unset)')}, not {current.get(k, '(unset)')}" for k in diff[:3])
@@ -398,6 +432,17 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
             )
     else:
         write_json(manifest, {"config": _manifest_config(cfg)})
+
+
+def _migrated(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """Return a manifest of before the per-stage nodes (``shrink.radius``) with its keys in their stage nodes."""
+    out = {}
+    for key, value in recorded.items():
+        group, _, leaf = key.partition(".")
+        homes = [] if key in current or "." in leaf else [
+            k for k in current if k.startswith(f"{group}.") and k.count(".") == 2 and k.endswith(f".{leaf}")]
+        out.update(dict.fromkeys(homes or [key], value))
+    return out
 
 
 class Runner:
@@ -565,13 +610,14 @@ class Runner:
 
     def used_keys(self) -> set[str]:
         """Return the ``shrink.*`` / ``supernet.*`` keys that some stage of this run reads."""
-        owners = [self.loop, *self.stage_cfgs.values()]
-        owners += [self.latent_cfg] if self.latent_cfg.needs_encoder else []
-        keys = {f"shrink.{f.name}" for cfg in owners for f in fields(cfg)} | {"shrink.method", "shrink.rule"}
-        keys |= {f"shrink.plan.{k}" for k in ("first", "later", "choose")}
+        keys = {f"shrink.{f.name}" for f in fields(self.loop)} | {f"shrink.plan.{k}" for k in ("first", "later", "choose")}
+        nodes = {n: c for n, c in self.stage_cfgs.items() if n != "evaluate"}
+        nodes |= {"latent": self.latent_cfg} if self.latent_cfg.needs_encoder else {}
+        keys |= {f"shrink.{n}.{f.name}" for n, c in nodes.items() for f in fields(c)}
         if "graph" in self.plan.first + self.plan.later:  # the method's locality choice, encoder or not
-            keys |= {"shrink.locality", "shrink.features"}
-        keys |= {f"supernet.{f.name}" for cfg in self.supernet_cfgs.values() for f in fields(cfg)}
+            keys |= {"shrink.latent.locality", "shrink.latent.features"}
+        keys |= {f"supernet.{node}.{f.name}" for node, stage in SUPERNET_NODES.items() if stage in self.supernet_cfgs
+                 for f in fields(self.supernet_cfgs[stage])}
         # Without images (a benchmark lookup) the dataset is only a name: its loading settings did nothing.
         return keys | ({f"dataset.{k}" for k in self.cfg.dataset} if self.reads_images else {"dataset.name"})
 

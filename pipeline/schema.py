@@ -2,11 +2,13 @@
 
 Each ``conf/shrink/<method>.yaml`` and ``conf/supernet/spos.yaml`` names its schema first in its
 defaults list, so composition itself refuses a wrong type (``shrink.budget=abc``), a misspelt key
-and a key foreign to the chosen method (``shrink=topk shrink.radius=2``), each with its full key
-path, before anything is built. A method's schema is generated from the config dataclasses of the
-stages its plan (``shrink.plan`` in its YAML) runs, so a stage's new knob is typed where it is declared. Every field is optional
-in the schema (null = the stage's own default); required ones are enforced when the stage config
-is built (``pipeline/run.py: typed_settings``).
+and a key foreign to the chosen method (``shrink=topk shrink.pockets.radius=2``), each with its full
+key path, before anything is built. The groups are nested: the loop's knobs on top, then one node
+per stage, holding that stage's config dataclass (``shrink.pockets.radius``,
+``supernet.train.epochs``, ``supernet.search.calib_batch``). A method's schema is generated from
+the stages its plan (``shrink.plan`` in its YAML) runs, so a stage's new knob is typed where it is
+declared. Every leaf is optional in the schema (null = the stage's own default); required ones are
+enforced when the stage config is built (``pipeline/run.py: stage_config``).
 """
 
 from __future__ import annotations
@@ -34,13 +36,9 @@ def declared_fields(path: Path, class_name: str) -> list[tuple[str, str]]:
             if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
 
 
-def schema(name: str, owners: Sequence[tuple[Path, str]], extra: dict[str, Any] | None = None) -> type:
+def schema(name: str, owners: Sequence[tuple[Path, str]]) -> type:
     """Return a dataclass holding every field of ``owners`` (first owner wins a shared name), all defaulting to None."""
-    fields: dict[str, Any] = {}
-    for path, class_name in owners:
-        for field_name, annotation in declared_fields(path, class_name):
-            fields.setdefault(field_name, Optional[SIMPLE[annotation]] if annotation in SIMPLE else Any)  # noqa: UP045
-    fields.update(extra or {})
+    fields = _fields(owners)
     return dataclasses.make_dataclass(name, [(k, t, dataclasses.field(default=None)) for k, t in fields.items()])
 
 
@@ -49,22 +47,51 @@ def stage_cfg(stage: str) -> tuple[Path, str]:
     return PIPELINE / "stages" / f"{stage}.py", "Cfg"
 
 
+def stage_nodes(method_stages: Sequence[str]) -> list[str]:
+    """Return the config nodes of a method's ``shrink`` group: its stages that have knobs, and ``latent`` with a graph."""
+    stages = sorted(set(method_stages) - {"evaluate"})  # evaluate's only knob (progress) is top-level
+    return stages + (["latent"] if "graph" in stages else [])
+
+
+def node_owner(node: str) -> tuple[Path, str]:
+    """Return where the config dataclass of ``shrink.<node>`` is declared."""
+    return (PIPELINE / "latent.py", "Cfg") if node == "latent" else stage_cfg(node)
+
+
+def nested(name: str, top: Sequence[tuple[Path, str]], nodes: dict[str, tuple[Path, str]],
+           extra: dict[str, Any] | None = None) -> type:
+    """Return a schema with the fields of ``top`` at its top and one sub-schema per entry of ``nodes``."""
+    subs = {key: schema(f"{name}{key.title()}", [owner]) for key, owner in nodes.items()}
+    fields = {**{k: (t, dataclasses.field(default=None)) for k, t in _fields(top).items()},
+              **{k: (sub, dataclasses.field(default_factory=sub)) for k, sub in subs.items()}}
+    fields.update({k: (t, dataclasses.field(default=None)) for k, t in (extra or {}).items()})
+    return dataclasses.make_dataclass(name, [(k, t, f) for k, (t, f) in fields.items()])
+
+
+def _fields(owners: Sequence[tuple[Path, str]]) -> dict[str, Any]:
+    """Return name -> schema type of every field of ``owners`` (first owner wins a shared name)."""
+    out: dict[str, Any] = {}
+    for path, class_name in owners:
+        for field_name, annotation in declared_fields(path, class_name):
+            out.setdefault(field_name, Optional[SIMPLE[annotation]] if annotation in SIMPLE else Any)  # noqa: UP045
+    return out
+
+
 def shrink_schemas() -> dict[str, type]:
-    """Return method -> schema of its ``shrink`` group: the loop, its stages' and (with a graph) the locality knobs."""
+    """Return method -> schema of its ``shrink`` group: the loop's knobs on top, one node per stage with knobs."""
     from pipeline.plan import method_plans
 
     out = {}
     for method, plan in method_plans().items():
-        stages = sorted(set(plan.first + plan.later) - {"evaluate"})
-        owners = [(PIPELINE / "plan.py", "LoopCfg"), *([(PIPELINE / "latent.py", "Cfg")] if "graph" in stages else []),
-                  *(stage_cfg(s) for s in stages)]
-        out[method] = schema(f"{method.title().replace('_', '')}Shrink", owners, {"plan": Optional[PlanSchema]})  # noqa: UP045
+        nodes = {node: node_owner(node) for node in stage_nodes(plan.first + plan.later)}
+        out[method] = nested(f"{method.title().replace('_', '')}Shrink", [(PIPELINE / "plan.py", "LoopCfg")], nodes,
+                             {"plan": Optional[PlanSchema]})  # noqa: UP045
     return out
 
 
 def supernet_schema() -> type:
-    """Return the schema of ``conf/supernet/spos.yaml``: the supernet and search stages' knobs and ``enabled``."""
-    return schema("SposSupernet", [stage_cfg("supernet"), stage_cfg("search")], {"enabled": Any})
+    """Return the schema of ``conf/supernet/spos.yaml``: ``enabled``, then the ``train`` and ``search`` stages' nodes."""
+    return nested("SposSupernet", [], {"train": stage_cfg("supernet"), "search": stage_cfg("search")}, {"enabled": Any})
 
 
 @dataclasses.dataclass

@@ -225,8 +225,8 @@ def test_a_rule_of_another_method_is_refused() -> None:
     from pipeline.run import stage_configs
     from tests.conftest import compose_cfg
 
-    shrink = OmegaConf.to_container(compose_cfg("shrink=topk", "shrink.rule=regnet").shrink)
-    with pytest.raises(ConfigError, match=r"shrink.rule='regnet' is not the rule of method topk \(top\); run that "
+    shrink = OmegaConf.to_container(compose_cfg("shrink=topk", "shrink.select.rule=regnet").shrink)
+    with pytest.raises(ConfigError, match=r"shrink.select.rule='regnet' is not the rule of method topk \(top\); run that "
                                           r"method with shrink=regnet"):
         stage_configs(shrink)
 

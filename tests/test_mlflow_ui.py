@@ -20,7 +20,7 @@ pytestmark = [
 
 def test_a_sweep_reads_at_a_glance_in_the_mlflow_ui(tmp_path: Path, toy_table: Path) -> None:
     overrides = ["space=toy", "evaluator=benchmark", f"evaluator.path={toy_table}", "shrink.budget=20",
-                 "shrink.n_samples=8"]
+                 "shrink.sample.n_samples=8"]
     cmd = [sys.executable, str(ROOT / "experiments" / "mlflow_ui" / "browse.py"), "--out", str(tmp_path / "shots"),
            *[f"--override={o}" for o in overrides]]
     subprocess.run(cmd, check=True, timeout=900, cwd=tmp_path)

@@ -80,9 +80,9 @@ def test_a_space_from_a_temporary_folder_runs_the_pipeline_and_its_supernet(tmp_
     (tmp_path / "conf" / "space").mkdir(parents=True)
     (tmp_path / "conf" / "space" / "mlp2.yaml").write_text("_target_: mlp2.MlpSpace\n")
     cmd = [sys.executable, "-m", "pipeline", "--config-dir", str(tmp_path / "conf"), "space=mlp2", "dataset=digits",
-           "evaluator.epochs=1", "shrink.budget=12", "shrink.n_samples=6", "shrink.target_size=6",
-           "supernet.enabled=true", "supernet.epochs=1", "supernet.eval_archs=3", "supernet.population=4",
-           "supernet.generations=1", "progress=false", f"hydra.run.dir={tmp_path}/run",
+           "evaluator.epochs=1", "shrink.budget=12", "shrink.sample.n_samples=6", "shrink.pockets.target_size=6",
+           "supernet.enabled=true", "supernet.train.epochs=1", "supernet.search.eval_archs=3", "supernet.search.population=4",
+           "supernet.search.generations=1", "progress=false", f"hydra.run.dir={tmp_path}/run",
            f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)

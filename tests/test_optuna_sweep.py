@@ -22,7 +22,7 @@ def test_an_optuna_sweep_of_eight_trials_logs_under_one_sweep_run(tmp_path: Path
     cmd = [sys.executable, "-m", "pipeline", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=8",
            "hydra.sweeper.direction=maximize", "hydra.sweeper.sampler.seed=0", "objective=result/mean_score",
            "space=toy", "evaluator=benchmark", f"evaluator.path={toy_table}", "shrink.budget=20",
-           "shrink.n_samples=8", "shrink.radius=choice(1,2)", "shrink.good_quantile=interval(0.5,0.9)",
+           "shrink.sample.n_samples=8", "shrink.pockets.radius=choice(1,2)", "shrink.pockets.good_quantile=interval(0.5,0.9)",
            "progress=false", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"hydra.sweep.dir={tmp_path}/sweep"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-2000:]

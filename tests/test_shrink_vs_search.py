@@ -16,8 +16,8 @@ HARNESS = ROOT / "experiments" / "shrink_vs_search" / "run.py"
 def harness(tmp_path: Path, table: Path) -> subprocess.CompletedProcess[str]:
     args = [sys.executable, str(HARNESS), "--table", str(table), "--space", "toy", "--datasets", "digits",
             "--budgets", "16", "--seeds", "0-1", "--downstream", "4", "--workers", "1", "--out", str(tmp_path / "out"),
-            "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--override", "shrink.n_samples=8",
-            "--override", "shrink.target_size=6", "--override", "shrink.good_quantile=0.5"]
+            "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--override", "shrink.sample.n_samples=8",
+            "--override", "shrink.pockets.target_size=6", "--override", "shrink.pockets.good_quantile=0.5"]
     return subprocess.run(args, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
                           text=True, timeout=600)
 

@@ -3,7 +3,7 @@
     python experiments/arch2vec/picture.py RUN_DIR --out experiments/arch2vec/results/pockets_nb201.png
 
 RUN_DIR is a pipeline run folder of a benchmark-driven run on an enumerable space (NB201,
-NB-Macro). The encoder is the run's cached one (same space and ``shrink.latent_*`` settings, in
+NB-Macro). The encoder is the run's cached one (same space and ``shrink.latent.*`` settings, in
 ``--cache-dir``), trained once if absent. Grey-to-yellow dots: every arch by validation
 accuracy; black crosses: the archs the run evaluated; circles: the emitted members, one colour
 per pocket.
@@ -42,13 +42,13 @@ def main() -> None:
     args = parser.parse_args()
     config = read_json(args.run_dir / "run.json")["config"]
     space = from_config(config["space"])
-    shrink = config["shrink"]
+    shrink = config["shrink"].get("latent", config["shrink"])  # runs made before the per-stage nodes: flat
     cfg = latent.Cfg(locality="latent", latent_steps=shrink.get("latent_steps", 3500),
                      latent_train=shrink.get("latent_train", 20000))
     found, _ = latent.build(space, cfg, args.cache_dir)
     archs = latent.enumerable(space, cfg.latent_train)
     if found is None or archs is None:
-        sys.exit(f"error: {space.name} is not enumerable within shrink.latent_train; nothing to draw")
+        sys.exit(f"error: {space.name} is not enumerable within shrink.latent.latent_train; nothing to draw")
     table = read_table(Path(OmegaConf.create(config).evaluator.path), space, config["dataset"]["name"])
     acc = np.array([table[a]["val_acc"] for a in archs])
     z = found.vectors(archs)

@@ -180,7 +180,7 @@ def one_job(job: dict[str, Any]) -> dict[str, Any]:
     spent = int(result.rounds[-1]["evaluated_total"])
     members = shrunk.arch_strs()
     size = len(members)
-    shrink_cfg = dict(cfg.shrink)
+    shrink_cfg = {**cfg.shrink.graph, **cfg.shrink.pockets}  # the locality and pocket knobs the run used
     rng = lambda tag: np.random.default_rng([job["seed"], tag])  # noqa: E731
     score = proxy_score(cfg) if proxy else table_score(table)
     runs = {name: FUNCS[name](FullDomain(space, feasible), Oracle(score, spent), rng(i)).history
@@ -288,7 +288,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("shrink_vs_search"))
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
-    parser.add_argument("--override", action="append", default=[], help="extra pipeline override, e.g. shrink.target_size=50")
+    parser.add_argument("--override", action="append", default=[], help="extra pipeline override, e.g. shrink.pockets.target_size=50")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"

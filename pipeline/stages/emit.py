@@ -36,7 +36,7 @@ def best_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     scored = [r for r in scored if r["round"] > 0] or scored
     if not scored:
         raise ConfigError(f"no round of {len(rounds)} grew a pocket, so there is no space to emit; raise shrink.budget, "
-                          "or lower shrink.min_pocket_size / shrink.good_quantile")
+                          "or lower shrink.pockets.min_pocket_size / shrink.pockets.good_quantile")
     return max(reversed(scored), key=lambda r: r["summary"]["mean_pocket_score"])
 
 
@@ -80,7 +80,7 @@ def last_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     kept = [r for r in rounds if r["pockets"]]
     if not kept:
         raise ConfigError(f"no round of {len(rounds)} grew a pocket, so there is no space to emit; raise shrink.budget, "
-                          "or lower shrink.min_pocket_size / shrink.good_quantile")
+                          "or lower shrink.pockets.min_pocket_size / shrink.pockets.good_quantile")
     return kept[-1]
 
 

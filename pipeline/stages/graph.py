@@ -1,6 +1,6 @@
 """Stage ``graph``: link every evaluated arch to the evaluated archs structurally near it.
 
-Near = within ``link_distance`` of the space's own distance, or (``shrink.locality=latent``)
+Near = within ``link_distance`` of the space's own distance, or (``shrink.latent.locality=latent``)
 among an arch's ``latent_k`` nearest evaluated archs in the learned embedding (pipeline/latent.py).
 """
 

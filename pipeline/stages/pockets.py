@@ -207,13 +207,13 @@ def save_round(ctx: StageContext, pockets: list[dict[str, Any]], scores: dict[st
 def check_region(space: SearchSpace, constraints: Constraints, region: str) -> None:
     """Reject a pocket region the space or the constraints cannot honour."""
     if region not in REGIONS:
-        raise ConfigError(f"shrink.region={region!r} is not one of {', '.join(REGIONS)}")
+        raise ConfigError(f"shrink.pockets.region={region!r} is not one of {', '.join(REGIONS)}")
     if region == "ball" and not isinstance(space, CategoricalSpace):
-        raise ConfigError(f"shrink.region=ball needs a categorical space; {space.name} pockets must list "
-                          "their members (shrink.region=members)")
+        raise ConfigError(f"shrink.pockets.region=ball needs a categorical space; {space.name} pockets must list "
+                          "their members (shrink.pockets.region=members)")
     if region == "ball" and constraints.active:
-        raise ConfigError(f"shrink.region=ball would admit unevaluated archs over the budget ({constraints}); "
-                          "use shrink.region=members with constraints")
+        raise ConfigError(f"shrink.pockets.region=ball would admit unevaluated archs over the budget ({constraints}); "
+                          "use shrink.pockets.region=members with constraints")
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:

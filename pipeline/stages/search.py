@@ -41,14 +41,14 @@ class Cfg:
     generations: int
     parents: int
     mutation_prob: float
-    batch_size: int = 256  # calibration batch size
+    calib_batch: int = 256  # images per BN-recalibration batch
     device: str = "auto"
     threads: int | str = 1  # CPU threads (auto: every usable core), as for supernet training
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Rank both sets, run the evolution, save ``ranking.csv`` and ``search.json``."""
-    with torch_threads(resolve_count("supernet.threads", cfg.threads, usable_cpus())):
+    with torch_threads(resolve_count("supernet.search.threads", cfg.threads, usable_cpus())):
         return _search(ctx, cfg)
 
 
@@ -65,7 +65,7 @@ def _search(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
         key = space.to_str(arch)
         if key not in cache:
             cache[key] = subnet_accuracy(model, space, arch, splits.train, splits.val, cfg.bn_batches,
-                                         cfg.batch_size, device)
+                                         cfg.calib_batch, device)
         return cache[key]
 
     members = _members(shrunk, cfg.eval_archs, ctx.rng)
@@ -88,7 +88,7 @@ def _search(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
              "reference_source": source, "subnets_scored": len(cache), "history": history}
     ctx.save("search", found)
     # The supernet's BN statistics belong to the last subnet scored: recalibrate for the winner.
-    recalibrate_bn(model, space.codes([best])[0], splits.train, cfg.bn_batches, cfg.batch_size, device)
+    recalibrate_bn(model, space.codes([best])[0], splits.train, cfg.bn_batches, cfg.calib_batch, device)
     subnet = extract_subnet(model.cpu(), space, best, splits.input_shape, splits.num_classes)
     ctx.save("subnet", {"arch": found["arch"], "space": space.config(), "input_shape": list(splits.input_shape),
                         "num_classes": splits.num_classes, "state_dict": subnet.state_dict()})

@@ -42,7 +42,7 @@ class Cfg:
     def __post_init__(self) -> None:
         """Refuse settings that could only fail after the whole budget is spent."""
         if self.sample_from not in ("shrunk", "full"):
-            raise ConfigError(f"supernet.sample_from={self.sample_from!r} is not one of shrunk, full")
+            raise ConfigError(f"supernet.train.sample_from={self.sample_from!r} is not one of shrunk, full")
         for key in ("epochs", "batch_size"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -66,7 +66,7 @@ def _progress(ctx: StageContext, so_far: list[dict[str, float]], epochs: int) ->
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Train (or resume) the supernet and return its last epoch's figures."""
-    with torch_threads(resolve_count("supernet.threads", cfg.threads, usable_cpus())):
+    with torch_threads(resolve_count("supernet.train.threads", cfg.threads, usable_cpus())):
         return _train(ctx, cfg)
 
 

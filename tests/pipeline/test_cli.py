@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-QUICK = ["evaluator.epochs=1", "shrink.n_samples=8", "shrink.budget=14", "shrink.seeds_per_round=2",
-         "shrink.neighbors_per_seed=3", "shrink.good_quantile=0.5", "progress=false"]
+QUICK = ["evaluator.epochs=1", "shrink.sample.n_samples=8", "shrink.budget=14", "shrink.explore.seeds_per_round=2",
+         "shrink.explore.neighbors_per_seed=3", "shrink.pockets.good_quantile=0.5", "progress=false"]
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from spaces.mobilenet import MobileNetSpace
 from spaces.shrunk import ShrunkSpace
 from tests.conftest import compose_cfg
 
-SMALL = ("evaluator=zico", "shrink.budget=36", "shrink.n_samples=20", "progress=false", "supernet=none")
+SMALL = ("evaluator=zico", "shrink.budget=36", "shrink.sample.n_samples=20", "progress=false", "supernet=none")
 
 
 @pytest.mark.slow  # ~30 s; the default suite checks FLOPs budgets on NB-Macro (tests/spaces/test_nb_macro.py)
@@ -29,7 +29,7 @@ def test_mobilenet_under_a_flops_budget_keeps_every_member_feasible(tmp_path: Pa
 
 
 def test_mobilenet_ball_pockets_give_an_exact_sampleable_subspace(tmp_path: Path) -> None:
-    cfg = compose_cfg("space=mobilenet", *SMALL, "evaluator=params", "shrink.region=ball",
+    cfg = compose_cfg("space=mobilenet", *SMALL, "evaluator=params", "shrink.pockets.region=ball",
                       f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
     shrunk = ShrunkSpace.load(run(cfg, tmp_path / "run").shrunk_space)
     # Each radius-2 ball around a seed holds thousands of archs: far more than were evaluated.
@@ -48,9 +48,9 @@ def test_nb101_run_completes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (("space=nb101", "shrink.region=ball"), "needs a categorical space"),
-    (("space=mobilenet", "shrink.region=ball", "constraints.max_flops=3e6"), "over the budget"),
-    (("space=mobilenet", "shrink.region=disc"), "not one of surrogate, members, ball"),
+    (("space=nb101", "shrink.pockets.region=ball"), "needs a categorical space"),
+    (("space=mobilenet", "shrink.pockets.region=ball", "constraints.max_flops=3e6"), "over the budget"),
+    (("space=mobilenet", "shrink.pockets.region=disc"), "not one of surrogate, members, ball"),
 ])
 def test_impossible_pocket_regions_fail_before_evaluating(tmp_path: Path, overrides: tuple, message: str) -> None:
     cfg = compose_cfg(*overrides, *SMALL, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")

@@ -1,4 +1,4 @@
-"""shrink.locality=latent end to end on every space; the learned locality's graph, proposals and cache."""
+"""shrink.latent.locality=latent end to end on every space; the learned locality's graph, proposals and cache."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from spaces.toy import ToySpace
 from tests.conftest import compose_cfg
 from tests.pipeline.test_run import toy_cfg
 
-TINY_ENCODER = ("shrink.latent_steps=40", "shrink.latent_train=300")
-SMALL = ("evaluator=params", "shrink.budget=30", "shrink.n_samples=16", "progress=false", "supernet=none",
-         "shrink.target_size=20", "shrink.pool_per_seed=100", *TINY_ENCODER)
+TINY_ENCODER = ("shrink.latent.latent_steps=40", "shrink.latent.latent_train=300")
+SMALL = ("evaluator=params", "shrink.budget=30", "shrink.sample.n_samples=16", "progress=false", "supernet=none",
+         "shrink.pockets.target_size=20", "shrink.pockets.pool_per_seed=100", *TINY_ENCODER)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_nearest_returns_valid_unexcluded_archs_closest_first(toy_latent: Latent
 
 def test_latent_toy_run_links_by_latent_caches_the_encoder_and_logs_it(tmp_path: Path, toy_table: Path,
                                                                       monkeypatch) -> None:
-    extra = ("shrink.locality=latent", "shrink.features=both", f"cache_dir={tmp_path}/cache", *TINY_ENCODER)
+    extra = ("shrink.latent.locality=latent", "shrink.latent.features=both", f"cache_dir={tmp_path}/cache", *TINY_ENCODER)
     result = run(toy_cfg(tmp_path, toy_table, *extra), tmp_path / "run")
     graph = read_json(next((tmp_path / "run").glob("round_001/graph/graph.json")))
     assert graph["locality"] == "latent" and graph["edges"]
@@ -69,7 +69,7 @@ SLOW_SPACES = [pytest.param(s, marks=pytest.mark.slow) for s in ("nb_macro", "nb
 
 @pytest.mark.parametrize("space", ["nb201", *SLOW_SPACES])
 def test_latent_locality_runs_end_to_end_on_every_space(tmp_path: Path, space: str) -> None:
-    cfg = compose_cfg(f"space={space}", *SMALL, "shrink.locality=latent", f"cache_dir={tmp_path}/cache",
+    cfg = compose_cfg(f"space={space}", *SMALL, "shrink.latent.locality=latent", f"cache_dir={tmp_path}/cache",
                       f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
     result = run(cfg, tmp_path / "run")
     shrunk = ShrunkSpace.load(result.shrunk_space)
@@ -85,11 +85,11 @@ def read_json_rows(run_dir: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (("space=toy", "shrink.locality=near"), "shrink.locality='near' is not one of space, decisions, edit, latent"),
-    (("space=nb101", "shrink.locality=decisions"), "nb101 uses shrink.locality=edit"),
-    (("space=nb201", "shrink.locality=edit"), "nb201 uses shrink.locality=decisions"),
-    (("space=toy", "shrink.features=graph"), "shrink.features='graph' is not one of encoding, latent, both"),
-    (("space=toy", "shrink=topk", "+shrink.locality=latent"), "shrink.locality is not a setting of method topk"),
+    (("space=toy", "shrink.latent.locality=near"), "shrink.latent.locality='near' is not one of space, decisions, edit, latent"),
+    (("space=nb101", "shrink.latent.locality=decisions"), "nb101 uses shrink.latent.locality=edit"),
+    (("space=nb201", "shrink.latent.locality=edit"), "nb201 uses shrink.latent.locality=decisions"),
+    (("space=toy", "shrink.latent.features=graph"), "shrink.latent.features='graph' is not one of encoding, latent, both"),
+    (("space=toy", "shrink=topk", "+shrink.latent.locality=latent"), "shrink.latent.locality is not a setting of method topk"),
 ])
 def test_bad_locality_settings_fail_before_evaluating(tmp_path: Path, overrides: tuple, message: str) -> None:
     cfg = compose_cfg(*overrides, "progress=false", "supernet=none", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")

@@ -13,8 +13,8 @@ from pipeline.run import run
 from spaces.shrunk import ShrunkSpace
 from tests.conftest import compose_cfg
 
-TOY_SHRINK = ["shrink.n_samples=8", "shrink.seeds_per_round=2", "shrink.neighbors_per_seed=2",
-              "shrink.budget=20", "shrink.patience=3", "shrink.good_quantile=0.5"]
+TOY_SHRINK = ["shrink.sample.n_samples=8", "shrink.explore.seeds_per_round=2", "shrink.explore.neighbors_per_seed=2",
+              "shrink.budget=20", "shrink.patience=3", "shrink.pockets.good_quantile=0.5"]
 
 
 def toy_cfg(tmp_path: Path, table: Path, *extra: str):
@@ -29,7 +29,7 @@ def test_one_run_per_invocation_with_prefixed_figures_and_stage_files(tmp_path: 
     parent = client.get_run(result.run_id)
     assert {"space", "evaluator", "dataset", "seed", "mlflow.source.git.commit", "mlflow.user"} <= set(parent.data.tags)
     assert parent.data.tags["space"] == "toy" and parent.data.params["shrink.budget"] == "20"
-    assert parent.data.params["shrink.locality"] == "space"  # the graph stage's locality, though no encoder ran
+    assert parent.data.params["shrink.latent.locality"] == "space"  # the graph stage's locality, though no encoder ran
     assert "mlflow.source.git.branch" in parent.data.tags
     assert not client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'")
     metrics = parent.data.metrics
@@ -56,7 +56,7 @@ def test_params_are_the_user_facing_config_of_stages_that_ran(tmp_path: Path, to
     result = run(toy_cfg(tmp_path, toy_table, "shrink=topk"), tmp_path / "run")
     params = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(result.run_id).data.params
     assert not [k for k in params if k.endswith("_target_") or k.startswith(("provenance", "tracking.", "supernet."))]
-    assert params["shrink.method"] == "topk" and "shrink.radius" not in params  # pockets did not run
+    assert params["shrink.method"] == "topk" and "shrink.pockets.radius" not in params  # pockets did not run
     assert "dataset.root" not in params and "None" not in params.values()  # a table lookup reads no images
 
 
@@ -117,15 +117,15 @@ def test_resume_with_another_config_is_refused(tmp_path: Path, toy_table: Path) 
 @pytest.mark.parametrize("override, message", [
     ("+shrink.budgt=3", "shrink.budgt is not a setting of method lissnas"),
     ("shrink.budget=0", r"shrink.budget=0 must be an integer >= 1"),
-    ("shrink.good_quantile=1.5", r"good_quantile=1.5 must lie in \[0, 1\)"),
-    ("shrink.acquisition=greedy", r"shrink.acquisition='greedy' is not one of ucb, random"),
-    ("shrink.region=cloud", r"shrink.region='cloud' is not one of surrogate, members, ball"),
-    ("shrink.kappa=-1", r"shrink.kappa=-1.0 must be a finite number >= 0"),
-    ("shrink.target_fraction=2.0", r"shrink.target_fraction=2.0 must lie in \[0, 1\]"),
-    ("shrink.batch_size=0", r"shrink.batch_size=0 must be an integer >= 1"),
-    ("shrink.mutation_fraction=1.5", r"shrink.mutation_fraction=1.5 must lie in \[0, 1\]"),
-    ("shrink.radius=0", r"shrink.radius=0 leaves every pocket its seed alone, below shrink.min_pocket_size=2"),
-    ("shrink.min_pocket_size=100000", r"shrink.min_pocket_size=100000 exceeds shrink.budget="),
+    ("shrink.pockets.good_quantile=1.5", r"good_quantile=1.5 must lie in \[0, 1\)"),
+    ("shrink.explore.acquisition=greedy", r"shrink.explore.acquisition='greedy' is not one of ucb, random"),
+    ("shrink.pockets.region=cloud", r"shrink.pockets.region='cloud' is not one of surrogate, members, ball"),
+    ("shrink.explore.kappa=-1", r"shrink.explore.kappa=-1.0 must be a finite number >= 0"),
+    ("shrink.pockets.target_fraction=2.0", r"shrink.pockets.target_fraction=2.0 must lie in \[0, 1\]"),
+    ("shrink.explore.batch_size=0", r"shrink.explore.batch_size=0 must be an integer >= 1"),
+    ("shrink.explore.mutation_fraction=1.5", r"shrink.explore.mutation_fraction=1.5 must lie in \[0, 1\]"),
+    ("shrink.pockets.radius=0", r"shrink.pockets.radius=0 leaves every pocket its seed alone, below shrink.pockets.min_pocket_size=2"),
+    ("shrink.pockets.min_pocket_size=100000", r"shrink.pockets.min_pocket_size=100000 exceeds shrink.budget="),
 ])
 def test_broken_shrink_config_names_the_key(tmp_path: Path, toy_table: Path, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -133,10 +133,10 @@ def test_broken_shrink_config_names_the_key(tmp_path: Path, toy_table: Path, ove
 
 
 @pytest.mark.parametrize("method, extra", [
-    ("random", ["shrink.size=5", "shrink.n_samples=20"]),
-    ("topk", ["shrink.size=5", "shrink.n_samples=20"]),
-    ("op_pruning", ["shrink.n_samples=10", "shrink.samples_per_round=5", "shrink.target_size=2"]),
-    ("regnet", ["shrink.n_samples=10", "shrink.samples_per_round=5", "shrink.target_size=2"]),
+    ("random", ["shrink.select.size=5", "shrink.sample.n_samples=20"]),
+    ("topk", ["shrink.select.size=5", "shrink.sample.n_samples=20"]),
+    ("op_pruning", ["shrink.sample.n_samples=10", "shrink.sample.samples_per_round=5", "shrink.refine.target_size=2"]),
+    ("regnet", ["shrink.sample.n_samples=10", "shrink.sample.samples_per_round=5", "shrink.refine.target_size=2"]),
 ])
 def test_every_baseline_runs_in_the_same_harness(tmp_path: Path, toy_table: Path, method: str, extra: list[str]) -> None:
     cfg = compose_cfg("space=toy", "evaluator=benchmark", f"evaluator.path={toy_table}", "progress=false",
@@ -155,7 +155,7 @@ def test_every_baseline_runs_in_the_same_harness(tmp_path: Path, toy_table: Path
 def test_methods_share_the_round0_sample(tmp_path: Path, toy_table: Path) -> None:
     first = {}
     for method in ("lissnas", "op_pruning"):
-        cfg = toy_cfg(tmp_path, toy_table, f"shrink={method}", "shrink.n_samples=8", "shrink.budget=20")
+        cfg = toy_cfg(tmp_path, toy_table, f"shrink={method}", "shrink.sample.n_samples=8", "shrink.budget=20")
         run(cfg, tmp_path / method)
         first[method] = (tmp_path / method / "round_000" / "sample" / "proposals.csv").read_text()
     assert first["lissnas"] == first["op_pruning"]

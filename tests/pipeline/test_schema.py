@@ -1,4 +1,5 @@
-"""Typed config groups: composition itself refuses wrong types, misspelt and foreign keys, by full key path."""
+"""Typed, nested config groups: composition refuses wrong types, misspelt and foreign keys by full key path,
+and a flat key of before the per-stage nodes gets a one-line migration error."""
 
 from __future__ import annotations
 
@@ -12,15 +13,56 @@ from pipeline.schema import shrink_schemas
 @pytest.mark.parametrize(("overrides", "message"), [
     (["shrink.budgt=3"], r"unknown key 'shrink.budgt'; did you mean shrink.budget\?"),
     (["shrink.budget=abc"], r"shrink.budget: Value 'abc' of type 'str' could not be converted to Integer"),
-    (["shrink=topk", "shrink.radius=2"], r"unknown key 'shrink.radius': not a setting of this shrink config"),
-    (["shrink=op_pruning", "shrink.good_quantile=0.5"], r"unknown key 'shrink.good_quantile'"),
-    (["supernet.epochs=ten"], r"supernet.epochs: Value 'ten' .* Integer; give a value of that type, e.g. supernet.epochs=100"),
-    (["supernet.lr=fast"], r"supernet.lr: Value 'fast' .* Float"),
+    (["shrink=topk", "shrink.pockets.radius=2"],
+     r"unknown key 'shrink.pockets.radius': this shrink config has no 'pockets' node \(its nodes: sample, select;"),
+    (["shrink=op_pruning", "shrink.pockets.good_quantile=0.5"], r"unknown key 'shrink.pockets.good_quantile'"),
+    (["shrink.pockets.kappa=1"], r"unknown key 'shrink.pockets.kappa': kappa is a setting of another stage; write shrink.explore.kappa=1$"),
+    (["shrink=topk", "shrink.select.radius=2"], r"unknown key 'shrink.select.radius'"),
+    (["supernet.train.epochs=ten"], r"supernet.train.epochs: Value 'ten' .* Integer; give a value of that type, e.g. supernet.train.epochs=100"),
+    (["supernet.train.lr=fast"], r"supernet.train.lr: Value 'fast' .* Float"),
     (["tracking.stage_runs=maybe"], r"tracking.stage_runs: Value 'maybe' is not a valid bool"),
 ])
 def test_composition_refuses_bad_keys_and_types_by_full_path(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         check(["space=toy", *overrides])
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["shrink.radius=3"], r"^shrink.radius has moved into its stage's node: write shrink.pockets.radius=3$"),
+    (["shrink.trees=50"], r"write shrink.pockets.trees=50$"),  # explore's trees copies the pockets' value
+    (["shrink.locality=latent"], r"write shrink.latent.locality=latent$"),
+    (["shrink=topk", "shrink.n_samples=9"], r"write shrink.sample.n_samples=9$"),
+    (["shrink=regnet", "shrink.rule=regnet"], r"write shrink.refine.rule=regnet$"),
+    (["supernet.epochs=3"], r"^supernet.epochs has moved into its stage's node: write supernet.train.epochs=3$"),
+    (["supernet.population=8"], r"write supernet.search.population=8$"),
+])
+def test_a_flat_key_of_the_old_layout_names_its_new_place(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check(["space=toy", *overrides])
+
+
+def test_recorded_flat_overrides_of_an_old_run_are_moved_to_their_nodes() -> None:
+    from pipeline.cli import migrate
+
+    assert migrate(["shrink.radius=3", "shrink.budget=50", "supernet.epochs=2", "seed=1"]) == [
+        "shrink.pockets.radius=3", "shrink.budget=50", "supernet.train.epochs=2", "seed=1"]
+    assert migrate(["shrink=topk", "shrink.size=5"]) == ["shrink=topk", "shrink.select.size=5"]
+
+
+def test_an_old_flat_manifest_is_compared_key_by_key_in_the_new_layout(tmp_path) -> None:
+    from pipeline.artifacts import write_json
+    from pipeline.run import _manifest_config, prepare_run_dir
+
+    cfg = check(["space=toy", "shrink.pockets.radius=3"])
+    nested = _manifest_config(cfg)
+    flat = {**nested, "shrink": {k: v for node in nested["shrink"].values() if isinstance(node, dict)
+                                 for k, v in node.items()} | {k: v for k, v in nested["shrink"].items()
+                                                              if not isinstance(v, dict)}}
+    flat["shrink"]["plan"] = nested["shrink"]["plan"]
+    write_json(tmp_path / "run.json", {"config": flat})
+    prepare_run_dir(tmp_path, cfg)  # same settings, old layout: accepted
+    with pytest.raises(ConfigError, match=r"shrink.pockets.radius=3, not 2"):
+        prepare_run_dir(tmp_path, check(["space=toy"]))
 
 
 def test_every_shrink_yaml_sets_only_keys_its_method_schema_types() -> None:
@@ -31,8 +73,8 @@ def test_every_shrink_yaml_sets_only_keys_its_method_schema_types() -> None:
 
 
 def test_a_good_config_composes_with_its_values_typed() -> None:
-    cfg = check(["space=toy", "shrink.budget=50", "supernet.lr=0.1"])
-    assert cfg.shrink.budget == 50 and cfg.supernet.lr == 0.1 and cfg.tracking.stage_runs is False
+    cfg = check(["space=toy", "shrink.budget=50", "supernet.train.lr=0.1"])
+    assert cfg.shrink.budget == 50 and cfg.supernet.train.lr == 0.1 and cfg.tracking.stage_runs is False
 
 
 def test_fields_read_from_source_equal_the_imported_dataclasses() -> None:

@@ -122,8 +122,8 @@ def test_evolution_stays_inside_a_small_region_and_searches_it_exhaustively() ->
     assert set(seen) == region and space.to_str(best) == max(region, key=lambda s: (len(s), s))
 
 
-OVERRIDES = ("shrink.budget=30", "shrink.n_samples=20", "progress=false", "supernet.epochs=2", "supernet.eval_archs=5",
-             "supernet.population=4", "supernet.generations=1", "space.C=4", "evaluator.epochs=1")
+OVERRIDES = ("shrink.budget=30", "shrink.sample.n_samples=20", "progress=false", "supernet.train.epochs=2", "supernet.search.eval_archs=5",
+             "supernet.search.population=4", "supernet.search.generations=1", "space.C=4", "evaluator.epochs=1")
 
 
 def test_pipeline_trains_ranks_and_logs_the_supernet(tmp_path: Path) -> None:
@@ -168,7 +168,7 @@ def test_pipeline_trains_ranks_and_logs_the_supernet(tmp_path: Path) -> None:
     run(cfg, tmp_path / "run")
     assert losses() == first
     # Resumed with a longer schedule: the finished supernet is set aside and trained again, and the search follows.
-    longer = compose_cfg(*[o for o in OVERRIDES if not o.startswith("supernet.epochs")], "supernet.epochs=3",
+    longer = compose_cfg(*[o for o in OVERRIDES if not o.startswith("supernet.train.epochs")], "supernet.train.epochs=3",
                          f"tracking.uri={uri}")
     run(longer, tmp_path / "run")
     assert len(losses()) == 4 and (tmp_path / "run" / "supernet.stale-1" / "curves.csv").is_file()
@@ -179,8 +179,8 @@ def test_pipeline_trains_ranks_and_logs_the_supernet(tmp_path: Path) -> None:
     (("space=toy", "supernet.enabled=true"), "has no supernet"),
     (("+supernet.sample_frm=full",), "supernet.sample_frm is not a setting of the supernet"),
     (("supernet.enabled=maybe",), "must be true, false or auto"),
-    (("supernet.sample_from=bogus",), "supernet.sample_from='bogus' is not one of shrunk, full"),
-    (("supernet.epochs=0",), "supernet.epochs=0 must be an integer >= 1"),
+    (("supernet.train.sample_from=bogus",), "supernet.train.sample_from='bogus' is not one of shrunk, full"),
+    (("supernet.train.epochs=0",), "supernet.train.epochs=0 must be an integer >= 1"),
 ])
 def test_bad_supernet_settings_are_named(tmp_path: Path, overrides: tuple, message: str) -> None:
     from pipeline.run import run
@@ -236,16 +236,16 @@ def test_torchrun_trains_a_finished_runs_supernet_then_resume_searches(tmp_path:
     from pipeline.run import run
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    base = ("shrink.budget=30", "shrink.n_samples=20", "progress=false", f"tracking.uri={uri}", "space.C=4",
+    base = ("shrink.budget=30", "shrink.sample.n_samples=20", "progress=false", f"tracking.uri={uri}", "space.C=4",
             "evaluator.epochs=1")
     run(compose_cfg(*base, "supernet=none"), tmp_path / "run")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"]
-    done = subprocess.run([*torchrun, "-m", "pipeline.supernet", str(tmp_path / "run"), "supernet.epochs=2"],
+    done = subprocess.run([*torchrun, "-m", "pipeline.supernet", str(tmp_path / "run"), "supernet.train.epochs=2"],
                           capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "run" / "supernet" / CHECKPOINT).exists()
-    result = run(compose_cfg(*base, "supernet.epochs=2", "supernet.eval_archs=5", "supernet.population=4",
-                             "supernet.generations=1"), tmp_path / "run")
+    result = run(compose_cfg(*base, "supernet.train.epochs=2", "supernet.search.eval_archs=5", "supernet.search.population=4",
+                             "supernet.search.generations=1"), tmp_path / "run")
     assert (result.run_dir / "search" / "search.json").exists()
     assert not (result.run_dir / "supernet.stale-1").exists()  # torchrun's supernet was reused, not retrained
     from mlflow.tracking import MlflowClient
