@@ -53,7 +53,8 @@ def check(space: SearchSpace, cfg: Cfg) -> None:
         raise ConfigError(f"shrink.latent.features={cfg.features!r} is not one of {', '.join(FEATURES)}")
     categorical = isinstance(space, CategoricalSpace)
     if cfg.locality == "decisions" and not categorical:
-        raise ConfigError(f"shrink.latent.locality=decisions needs a space of decisions; {space.name} uses shrink.latent.locality=edit")
+        raise ConfigError(f"shrink.latent.locality=decisions needs a space of decisions; {space.name} uses "
+                          "shrink.latent.locality=edit")
     if cfg.locality == "edit" and categorical:
         raise ConfigError(f"shrink.latent.locality=edit is NB101's graph edit distance; {space.name} uses "
                           "shrink.latent.locality=decisions")

@@ -288,7 +288,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("shrink_vs_search"))
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
-    parser.add_argument("--override", action="append", default=[], help="extra pipeline override, e.g. shrink.pockets.target_size=50")
+    parser.add_argument("--override", action="append", default=[],
+                        help="extra pipeline override, e.g. shrink.pockets.target_size=50")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"

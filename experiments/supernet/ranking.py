@@ -34,7 +34,8 @@ def one(table: Path, seed: int, sample_from: str, epochs: int, eval_archs: int, 
     run_dir = out / f"seed{seed}"
     overrides = ["evaluator=benchmark", f"evaluator.path={table}", "dataset=digits", f"seed={seed}",
                  "progress=false", f"tracking.uri=sqlite:///{out}/mlflow.db", "supernet.enabled=true",
-                 f"supernet.train.sample_from={sample_from}", f"supernet.train.epochs={epochs}", f"supernet.search.eval_archs={eval_archs}"]
+                 f"supernet.train.sample_from={sample_from}", f"supernet.train.epochs={epochs}",
+                 f"supernet.search.eval_archs={eval_archs}"]
     folder = run_dir / sample_from
     for stage in ("supernet", "search"):  # the shrinkage rounds are shared; supernets are not
         if (run_dir / stage).exists():

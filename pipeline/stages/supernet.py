@@ -46,7 +46,7 @@ class Cfg:
         for key in ("epochs", "batch_size"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"supernet.{key}={value!r} must be an integer >= 1")
+                raise ConfigError(f"supernet.train.{key}={value!r} must be an integer >= 1")
 
 
 def shrunk_space(ctx: StageContext) -> ShrunkSpace:

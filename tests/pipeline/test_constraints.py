@@ -128,7 +128,8 @@ def test_mobilenet_under_a_cpu_latency_budget_measures_once_and_keeps_every_memb
     from tests.conftest import compose_cfg
 
     cfg = compose_cfg("space=mobilenet", "evaluator=params", "constraints.max_latency_ms=6", "constraints.device=cpu",
-                      "supernet=none", "shrink.budget=30", "shrink.sample.n_samples=16", "progress=false", f"cache_dir={tmp_path}",
+                      "supernet=none", "shrink.budget=30", "shrink.sample.n_samples=16", "progress=false",
+                      f"cache_dir={tmp_path}",
                       f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
     shrunk = ShrunkSpace.load(run(cfg, tmp_path / "run").shrunk_space)
     (table_path,) = (tmp_path / "latency").glob("mobilenet-*-cpu.csv")

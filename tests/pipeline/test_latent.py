@@ -89,7 +89,7 @@ def read_json_rows(run_dir: Path) -> list[dict]:
     (("space=nb101", "shrink.latent.locality=decisions"), "nb101 uses shrink.latent.locality=edit"),
     (("space=nb201", "shrink.latent.locality=edit"), "nb201 uses shrink.latent.locality=decisions"),
     (("space=toy", "shrink.latent.features=graph"), "shrink.latent.features='graph' is not one of encoding, latent, both"),
-    (("space=toy", "shrink=topk", "+shrink.latent.locality=latent"), "shrink.latent.locality is not a setting of method topk"),
+    (("space=toy", "shrink=topk", "+shrink.latent.locality=latent"), "shrink.latent is not a stage of method topk"),
 ])
 def test_bad_locality_settings_fail_before_evaluating(tmp_path: Path, overrides: tuple, message: str) -> None:
     cfg = compose_cfg(*overrides, "progress=false", "supernet=none", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")

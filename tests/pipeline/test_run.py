@@ -124,7 +124,8 @@ def test_resume_with_another_config_is_refused(tmp_path: Path, toy_table: Path) 
     ("shrink.pockets.target_fraction=2.0", r"shrink.pockets.target_fraction=2.0 must lie in \[0, 1\]"),
     ("shrink.explore.batch_size=0", r"shrink.explore.batch_size=0 must be an integer >= 1"),
     ("shrink.explore.mutation_fraction=1.5", r"shrink.explore.mutation_fraction=1.5 must lie in \[0, 1\]"),
-    ("shrink.pockets.radius=0", r"shrink.pockets.radius=0 leaves every pocket its seed alone, below shrink.pockets.min_pocket_size=2"),
+    ("shrink.pockets.radius=0",
+     r"shrink.pockets.radius=0 leaves every pocket its seed alone, below shrink.pockets.min_pocket_size=2"),
     ("shrink.pockets.min_pocket_size=100000", r"shrink.pockets.min_pocket_size=100000 exceeds shrink.budget="),
 ])
 def test_broken_shrink_config_names_the_key(tmp_path: Path, toy_table: Path, override: str, message: str) -> None:

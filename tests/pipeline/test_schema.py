@@ -16,9 +16,11 @@ from pipeline.schema import shrink_schemas
     (["shrink=topk", "shrink.pockets.radius=2"],
      r"unknown key 'shrink.pockets.radius': this shrink config has no 'pockets' node \(its nodes: sample, select;"),
     (["shrink=op_pruning", "shrink.pockets.good_quantile=0.5"], r"unknown key 'shrink.pockets.good_quantile'"),
-    (["shrink.pockets.kappa=1"], r"unknown key 'shrink.pockets.kappa': kappa is a setting of another stage; write shrink.explore.kappa=1$"),
+    (["shrink.pockets.kappa=1"],
+     r"unknown key 'shrink.pockets.kappa': kappa is a setting of another stage; write shrink.explore.kappa=1$"),
     (["shrink=topk", "shrink.select.radius=2"], r"unknown key 'shrink.select.radius'"),
-    (["supernet.train.epochs=ten"], r"supernet.train.epochs: Value 'ten' .* Integer; give a value of that type, e.g. supernet.train.epochs=100"),
+    (["supernet.train.epochs=ten"],
+     r"supernet.train.epochs: Value 'ten' .* Integer; give a value of that type, e.g. supernet.train.epochs=100"),
     (["supernet.train.lr=fast"], r"supernet.train.lr: Value 'fast' .* Float"),
     (["tracking.stage_runs=maybe"], r"tracking.stage_runs: Value 'maybe' is not a valid bool"),
 ])

@@ -122,7 +122,8 @@ def test_evolution_stays_inside_a_small_region_and_searches_it_exhaustively() ->
     assert set(seen) == region and space.to_str(best) == max(region, key=lambda s: (len(s), s))
 
 
-OVERRIDES = ("shrink.budget=30", "shrink.sample.n_samples=20", "progress=false", "supernet.train.epochs=2", "supernet.search.eval_archs=5",
+OVERRIDES = ("shrink.budget=30", "shrink.sample.n_samples=20", "progress=false", "supernet.train.epochs=2",
+             "supernet.search.eval_archs=5",
              "supernet.search.population=4", "supernet.search.generations=1", "space.C=4", "evaluator.epochs=1")
 
 
