@@ -208,13 +208,17 @@ def with_recorded_overrides(argv: list[str], run_dir: Path) -> list[str]:
 
 def migrate(overrides: list[str]) -> list[str]:
     """Rewrite flat stage keys that runs made before the per-stage nodes recorded (shrink.radius -> shrink.pockets.radius)."""
-    method = next((o.split("=", 1)[1] for o in overrides if _key(o) == "shrink"), "lissnas")
-    files = {"shrink": Path(CONF_DIR, "shrink", f"{method}.yaml"), "supernet": Path(CONF_DIR, "supernet", "spos.yaml")}
+    flat = [o for o in overrides if _key(o).partition(".")[0] in ("shrink", "supernet") and _key(o).count(".") == 1]
+    if not flat:
+        return overrides
+    try:  # the shipped layout of the recorded method: where each of its stage keys lives now
+        base = compose("config", [o for o in overrides if _key(o) == "shrink"][-1:])
+    except Exception:  # a method of the user's own --config-dir: left for composition to name
+        return overrides
     out = []
     for text in overrides:
         group, _, leaf = _key(text).partition(".")
-        shipped = OmegaConf.load(files[group]) if group in files and files[group].is_file() and leaf else {}
-        homes = moved(shipped, leaf) if leaf and "." not in leaf and leaf not in shipped else []
+        homes = moved(base[group], leaf) if text in flat and leaf not in base[group] else []
         out += [text.replace(f"{group}.{leaf}", f"{group}.{home}.{leaf}", 1) for home in homes] or [text]
     return out
 
