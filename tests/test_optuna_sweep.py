@@ -30,6 +30,6 @@ def test_an_optuna_sweep_of_eight_trials_logs_under_one_sweep_run(tmp_path: Path
     sweep = [r for r in runs if r.data.tags.get("sweep") == "true"]
     assert len(runs) == 9 and len(sweep) == 1
     assert all(r.data.tags["mlflow.parentRunId"] == sweep[0].info.run_id for r in runs if r is not sweep[0])
-    assert set(sweep[0].data.params) == {"sweep.shrink.radius", "sweep.shrink.good_quantile"}
+    assert set(sweep[0].data.params) == {"sweep.shrink.pockets.radius", "sweep.shrink.pockets.good_quantile"}
     best = float(sweep[0].data.tags["best"].split("best_value:")[1])
     assert best == max(r.data.metrics["result/mean_score"] for r in runs if r is not sweep[0])
