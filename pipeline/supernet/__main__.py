@@ -2,7 +2,7 @@
 
 RUN_DIR is a pipeline run whose shrunk space has been emitted (``python -m pipeline
 supernet=none ...``, or any finished run). Its config is composed the way ``resume=RUN_DIR``
-composes it (the run's recorded overrides, then ``supernet=spos`` and the ``supernet.KEY=VALUE``
+composes it (the run's recorded overrides, then ``supernet=spos`` and the ``supernet.train.KEY=VALUE``
 arguments given here), and the supernet stage runs through the pipeline's own runner: every rank
 trains its shard with DistributedDataParallel; rank 0 holds the run folder's lock and writes the
 stage's files and done-marker. Then ``python -m pipeline resume=RUN_DIR`` reuses the trained
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
 
-USAGE = "usage: torchrun --nproc_per_node=N -m pipeline.supernet RUN_DIR [supernet.KEY=VALUE ...]"
+USAGE = "usage: torchrun --nproc_per_node=N -m pipeline.supernet RUN_DIR [supernet.train.KEY=VALUE ...]"
 
 
 def run_folder(argv: list[str]) -> Path:
@@ -29,7 +29,7 @@ def run_folder(argv: list[str]) -> Path:
         raise ConfigError(f"{run_dir} has no emitted shrunk space yet; finish the run first (python -m pipeline ...)")
     bad = [a for a in argv[1:] if not a.startswith("supernet.")]
     if bad:
-        raise ConfigError(f"{bad[0]!r}: only supernet.KEY=VALUE settings can change here; {USAGE}")
+        raise ConfigError(f"{bad[0]!r}: only supernet.train.* / supernet.search.* settings can change here; {USAGE}")
     return run_dir
 
 
