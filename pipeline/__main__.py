@@ -12,7 +12,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from pipeline import CONF_DIR
+from pipeline import CONF_DIR, interrupts
 from pipeline.cli import check, normalise_argv, with_recorded_overrides
 from pipeline.errors import DOMAIN_ERRORS, domain_cause
 from pipeline.schema import register
@@ -121,6 +121,7 @@ def cli() -> None:
         sys.exit(f"error: {err}")
     sys.argv = [sys.argv[0], *argv]
     signal.signal(signal.SIGTERM, _terminate)
+    interrupts.install()
     try:
         main()
     except KeyboardInterrupt:

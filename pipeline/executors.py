@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline import interrupts
 from pipeline.evaluators.base import Evaluator
 from spaces.base import Arch
 
@@ -115,6 +116,7 @@ class LocalExecutor(Executor):
                     start = time.perf_counter()
                     result = evaluate_with_retries(evaluator, arch, self.attempts)
                     self._spent += time.perf_counter() - start
+                    interrupts.check()
                     yield result
             return
         pending, broke = list(range(len(archs))), set()
@@ -134,6 +136,7 @@ class LocalExecutor(Executor):
                         broke.add(i)
                         pending = pending[k:]
                         break
+                    interrupts.check()
                     yield result
                 else:
                     pending = []

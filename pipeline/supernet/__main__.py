@@ -15,6 +15,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+from pipeline import interrupts
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
 
 USAGE = "usage: torchrun --nproc_per_node=N -m pipeline.supernet RUN_DIR [supernet.train.KEY=VALUE ...]"
@@ -43,6 +44,7 @@ def main(argv: list[str]) -> int:
     from pipeline.run import LOCK_FILE, Runner, prepare_run_dir
     from pipeline.supernet.train import world
 
+    interrupts.install()
     run_dir = run_folder(argv)
     cfg = check(with_recorded_overrides(["supernet=spos", "supernet.enabled=true", *argv[1:]], run_dir))
     # The results-deciding settings come from the run itself (a folder made by pipeline.run.run has no Hydra overrides).

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline import interrupts
 from pipeline.artifacts import ARTIFACTS
 from pipeline.datasets import Split
 from pipeline.evaluators.train import pick_device
@@ -96,6 +97,7 @@ def train_supernet(model: nn.Module, space: CategoricalSpace, sampler: ArchSampl
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs * steps)
     history, start = _resume(folder / CHECKPOINT, model, optimizer, schedule, cfg.epochs)
     for epoch in range(start, cfg.epochs):
+        interrupts.check()
         record = _epoch(net, space, sampler, split, cfg, optimizer, schedule, epoch, steps, device)
         history.append(record)
         if rank == 0:

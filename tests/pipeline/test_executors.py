@@ -148,3 +148,33 @@ def test_a_dead_worker_fails_its_arch_and_the_rest_are_evaluated(toy_table: Path
         pool.close()
     assert isinstance(results[0], Failure) and "worker process failed" in results[0].error
     assert results[1:] == [evaluator.evaluate(a) for a in picked[1:]]
+
+
+class SwallowsCtrlC(BenchmarkEvaluator):
+    """Receives Ctrl-C during its first evaluation, where a GC callback swallows it (as SQLAlchemy's did)."""
+
+    def evaluate(self, arch):  # type: ignore[no-untyped-def]
+        import contextlib
+        import signal
+
+        # As "Exception ignored in <weakref callback>": Python prints it and carries on.
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        return super().evaluate(arch)
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_evaluations(toy_table: Path) -> None:
+    import signal
+
+    from pipeline import interrupts
+
+    previous = signal.getsignal(signal.SIGINT)
+    interrupts.install()
+    try:
+        results = LocalExecutor(workers=1).map(SwallowsCtrlC(ToySpace(), Digits(), str(toy_table)), archs())
+        with pytest.raises(KeyboardInterrupt):
+            list(results)
+        assert interrupts.REQUESTED.is_set()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        interrupts.REQUESTED.clear()

@@ -1,0 +1,34 @@
+"""Ctrl-C that always stops the run.
+
+Python raises KeyboardInterrupt wherever the main thread happens to be when SIGINT arrives. When
+that is a garbage-collection callback (SQLAlchemy's weakref callbacks, under MLflow), Python
+prints "Exception ignored in ..." and carries on: measured, 1 in 6 Ctrl-Cs one second into an
+evaluation kept the run going. The handler therefore also records the interrupt, and the long
+loops (each evaluation, each supernet epoch) call ``check()``, which raises it again if it was
+swallowed.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+REQUESTED = threading.Event()
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    """Record the interrupt, then raise it where the main thread is (Python's own behaviour)."""
+    REQUESTED.set()
+    raise KeyboardInterrupt
+
+
+def install() -> None:
+    """Handle SIGINT with ``_on_sigint`` in this process (the entry points call it)."""
+    signal.signal(signal.SIGINT, _on_sigint)
+
+
+def check() -> None:
+    """Raise KeyboardInterrupt when a Ctrl-C arrived earlier (possibly swallowed by a GC callback)."""
+    if REQUESTED.is_set():
+        raise KeyboardInterrupt
