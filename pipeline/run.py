@@ -25,7 +25,7 @@ import sys
 import warnings
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
 from types import ModuleType
@@ -417,11 +417,12 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
     """Create the run folder or, when it exists, check it was made by the same config."""
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = run_dir / "run.json"
-    current = flatten(_manifest_config(cfg))
+    current = _defaults_filled(flatten(_manifest_config(cfg)))
     if manifest.exists():
-        # A setting added later (absent from an older manifest) that is null now changes nothing.
-        recorded = {**{k: v for k, v in current.items() if v == "None"},
-                    **_migrated(flatten(read_json(manifest)["config"]), current)}
+        # A setting added later (absent from an older manifest) that is null now, or the default the stage
+        # used before the key was listed in its YAML, changes nothing.
+        recorded = {**{k: v for k, v in current.items() if v in ("None", _stage_default(k))},
+                    **_defaults_filled(_migrated(flatten(read_json(manifest)["config"]), current))}
         diff = sorted(k for k in current.keys() | recorded.keys() if current.get(k) != recorded.get(k))
         if diff:
             shown = "; ".join(f"{k}={recorded.get(k, '(unset)')}, not {current.get(k, '(unset)')}" for k in diff[:3])
@@ -432,6 +433,21 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
             )
     else:
         write_json(manifest, {"config": _manifest_config(cfg)})
+
+
+def _stage_default(key: str) -> str | None:
+    """Return, as manifest text, the stage dataclass's own default of ``shrink.<node>.<field>`` (None if none)."""
+    group, node, name = ([*key.split("."), "", ""])[:3]
+    owner = latent.Cfg if node == "latent" else getattr(STAGES.get(node), "Cfg", None)
+    if group != "shrink" or owner is None:
+        return None
+    found = next((f for f in fields(owner) if f.name == name), None)
+    return str(found.default) if found is not None and found.default is not MISSING else None
+
+
+def _defaults_filled(flat: dict[str, Any]) -> dict[str, Any]:
+    """Return a flat manifest with each unset (None) stage key as the default its stage then used."""
+    return {k: _stage_default(k) or v if v == "None" else v for k, v in flat.items()}
 
 
 def _migrated(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:

@@ -61,6 +61,7 @@ def test_an_old_flat_manifest_is_compared_key_by_key_in_the_new_layout(tmp_path)
                                  for k, v in node.items()} | {k: v for k, v in nested["shrink"].items()
                                                               if not isinstance(v, dict)}}
     flat["shrink"]["plan"] = nested["shrink"]["plan"]
+    flat["shrink"]["samples_per_round"] = None  # unset in the old layout: the stage's own default (0) applied
     write_json(tmp_path / "run.json", {"config": flat})
     prepare_run_dir(tmp_path, cfg)  # same settings, old layout: accepted
     with pytest.raises(ConfigError, match=r"shrink.pockets.radius=3, not 2"):
