@@ -92,3 +92,31 @@ def test_fields_read_from_source_equal_the_imported_dataclasses() -> None:
     pairs += [((PIPELINE / "plan.py", "LoopCfg"), LoopCfg), ((PIPELINE / "latent.py", "Cfg"), latent.Cfg)]
     for (path, name), cls in pairs:
         assert declared_fields(path, name) == [(f.name, str(f.type)) for f in dataclasses.fields(cls)], cls
+
+
+def without_hydra(cfg):  # type: ignore[no-untyped-def]
+    """Return a composed config without Hydra's own node (as the job sees it)."""
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def test_a_new_method_is_one_yaml_of_stage_nodes_and_a_plan(tmp_path, toy_table) -> None:
+    from pipeline.run import run
+    from spaces.shrunk import ShrunkSpace
+
+    (tmp_path / "conf" / "shrink").mkdir(parents=True)
+    (tmp_path / "conf" / "shrink" / "best_of_sample.yaml").write_text(
+        "defaults:\n  - /stage/sample@sample\n  - /stage/select@select\n  - _self_\n"
+        "method: best_of_sample\nplan: {first: [sample, evaluate, select], later: [], choose: last}\n"
+        "budget: 12\nmax_rounds: 1\nsample: {n_samples: 12}\nselect: {size: 3}\n")
+    cfg = without_hydra(check(["--config-dir", str(tmp_path / "conf"), "shrink=best_of_sample", "space=toy",
+                               "evaluator=benchmark", f"evaluator.path={toy_table}", "progress=false",
+                               f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"]))
+    shrunk = ShrunkSpace.load(run(cfg, tmp_path / "run").shrunk_space)
+    assert len(shrunk.arch_strs()) == 3
+    with pytest.raises(ConfigError, match=r"shrink.pockets is not a stage of method best_of_sample"):
+        run(without_hydra(check(["--config-dir", str(tmp_path / "conf"), "shrink=best_of_sample", "space=toy",
+                                 "+shrink.pockets.radius=2"])), tmp_path / "other")
