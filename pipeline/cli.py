@@ -161,6 +161,10 @@ def check(argv: list[str], config_name: str = "config") -> Any:
         raise ConfigError(_bad_override(err, overrides, name, line.config_dir)) from None
     if "seed" in cfg:
         _check_seed(cfg.seed)
+    if OmegaConf.is_dict(cfg.get("shrink")):  # value ranges: refused now, without importing a stage
+        from pipeline.plan import check_values
+
+        check_values(OmegaConf.to_container(cfg.shrink, resolve=True))
     _check_writable(cfg, multirun=bool({"-m", "--multirun"} & set(argv)))
     return cfg
 

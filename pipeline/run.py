@@ -45,7 +45,7 @@ from pipeline.evaluators.benchmark import BenchmarkEvaluator, read_table
 from pipeline.executors import Executor, LocalExecutor
 from pipeline.locks import exclusive
 from pipeline.metrics import space_metrics
-from pipeline.plan import FINAL_STAGES, LoopCfg, Plan, method_plans, read_plan  # noqa: F401 - re-exported
+from pipeline.plan import FINAL_STAGES, LoopCfg, Plan, check_values, method_plans, read_plan  # noqa: F401 - re-exported
 from pipeline.schema import stage_nodes
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, search, select, supernet
 from pipeline.tracking import Live, Tracker, flatten, retry_locked, system_metrics
@@ -62,7 +62,7 @@ ROUND_COLUMNS = ("evaluated", "evaluated_total", "pockets", "shrunk_size", "eval
 
 
 # The selection rule each baseline runs (select: random / top; refine: op_pruning / regnet).
-RULES = {"random": "random", "topk": "top", "op_pruning": "op_pruning", "regnet": "regnet"}
+
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,7 @@ def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]
     for node in sorted(k for k, v in shrink.items() if isinstance(v, dict) and k != "plan" and k not in nodes):
         raise ConfigError(f"shrink.{node} is not a stage of method {method} (its stages with settings: "
                           f"{', '.join(nodes)}); drop it or choose the method that runs it")
-    _check_rule(method, shrink)
-    _check_ranges(shrink)
+    check_values(shrink)
     owners = {n: latent.Cfg if n == "latent" else STAGES[n].Cfg for n in nodes}
     built = {n: stage_config(cls, shrink.get(n) or {}, f"shrink.{n}") for n, cls in owners.items()}
     return stage_config(LoopCfg, top, "shrink"), plan, built
@@ -121,16 +120,6 @@ def _misplaced(key: str, shrink: dict[str, Any], nodes: list[str], method: str) 
     loop = [f.name for f in fields(LoopCfg)]
     return (f"shrink.{key} is not a setting of method {method}{closest(key, loop)} (its loop keys: {', '.join(loop)}; "
             f"its stages' sit in their nodes: {', '.join(f'shrink.{n}.*' for n in nodes)})")
-
-
-def _check_rule(method: str, shrink: dict[str, Any]) -> None:
-    """Refuse another method's selection rule, which would run under this method's name."""
-    node = next((n for n in ("select", "refine") if isinstance(shrink.get(n), dict)), None)
-    rule = (shrink[node].get("rule") if node else None) or RULES.get(method)
-    if method in RULES and rule != RULES[method]:
-        other = next((m for m, r in RULES.items() if r == rule), None)
-        fix = f"run that method with shrink={other}" if other else f"drop it or set shrink.{node}.rule={RULES[method]}"
-        raise ConfigError(f"shrink.{node}.rule={rule!r} is not the rule of method {method} ({RULES[method]}); {fix}")
 
 
 def _set(group: dict[str, Any]) -> dict[str, Any]:
@@ -158,55 +147,6 @@ def _check_type(key: str, value: Any, annotation: str) -> None:
     expected = {"int": (int,), "float": (int, float), "str": (str,)}.get(annotation)
     if expected and (isinstance(value, bool) or not isinstance(value, expected)):
         raise ConfigError(f"{key}={value!r} must be of type {annotation}")
-
-
-def leaves(shrink: dict[str, Any]) -> dict[str, Any]:
-    """Return the set leaves of ``shrink`` by their path below it (``budget``, ``pockets.radius``), the plan aside."""
-    out = {}
-    for key, value in shrink.items():
-        if isinstance(value, dict) and key != "plan":
-            out.update({f"{key}.{k}": v for k, v in value.items() if v is not None})
-        elif value is not None and key != "plan":
-            out[key] = value
-    return out
-
-
-POSITIVE = ("budget", "max_rounds", "patience", "n_samples", "seeds_per_round", "neighbors_per_seed", "link_distance",
-            "max_pockets", "min_pocket_size", "size", "target_size", "batch_size", "pool_per_seed", "trees",
-            "explore_pockets", "seeds_per_pocket", "latent_k", "latent_steps", "latent_train")
-CHOICES = {"rule": ("random", "top", "op_pruning", "regnet"), "acquisition": ("ucb", "random")}
-
-
-def _check_ranges(shrink: dict[str, Any]) -> None:
-    """Reject values outside their meaningful range, naming the full key."""
-    for path, value in leaves(shrink).items():
-        name, key = path.rpartition(".")[2], f"shrink.{path}"
-        if name in POSITIVE and (not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{key}={value!r} must be an integer >= 1")
-        if name in ("radius", "fresh_samples", "samples_per_round") and (not isinstance(value, int) or value < 0):
-            raise ConfigError(f"{key}={value!r} must be an integer >= 0")
-        if name in ("min_delta", "kappa", "target_fraction", "mutation_fraction") and not (
-                isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-            raise ConfigError(f"{key}={value!r} must be a finite number >= 0")
-        if name in ("target_fraction", "mutation_fraction") and value > 1.0:
-            raise ConfigError(f"{key}={value!r} must lie in [0, 1]")
-        if name == "good_quantile" and not 0.0 <= float(value) < 1.0:
-            raise ConfigError(f"{key}={value!r} must lie in [0, 1)")
-        if name in CHOICES and value not in CHOICES[name]:
-            raise ConfigError(f"{key}={value!r} is not one of {', '.join(CHOICES[name])}")
-    if shrink.get("method") == "lissnas":
-        _check_pockets_can_grow(shrink.get("pockets") or {}, int(shrink.get("budget") or 1))
-
-
-def _check_pockets_can_grow(pockets: dict[str, Any], budget: int) -> None:
-    """Refuse pocket settings no run can satisfy, so the refusal comes before the budget is spent."""
-    min_size = int(pockets.get("min_pocket_size") or 2)
-    if pockets.get("radius", 1) == 0 and min_size > 1:
-        raise ConfigError(f"shrink.pockets.radius=0 leaves every pocket its seed alone, below "
-                          f"shrink.pockets.min_pocket_size={min_size}; use radius >= 1 or min_pocket_size=1")
-    if min_size > budget:
-        raise ConfigError(f"shrink.pockets.min_pocket_size={min_size} exceeds shrink.budget={budget}: a pocket holds "
-                          "evaluated archs, so none could ever be kept; lower min_pocket_size")
 
 
 def build(cfg: DictConfig) -> tuple[SearchSpace, Evaluator, Any]:

@@ -86,9 +86,15 @@ def test_a_missing_piece_ends_in_one_line_within_ten_seconds(command: str, tmp_p
 
 
 def test_toy_command_runs_as_written(tmp_path: Path) -> None:
+    import re
+
     command = next(c for c in COMMANDS if "space=toy" in c)
     done = _run(command, tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
+    # What the run prints: the round table, the budget spent, how to open MLflow, the shrunk space.
+    assert "round  evals  evals_total  pockets  space_size" in done.stdout and "emitted: round " in done.stdout
+    assert re.search(r"evaluations: \d+ spent of budget \d+\n", done.stdout), done.stdout[-800:]
+    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in done.stdout and (tmp_path / "mlflow.db").is_file()
     assert Path(done.stdout.split("Shrunk space: ")[1].split()[0]).is_file()
 
 

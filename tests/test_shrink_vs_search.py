@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 HARNESS = ROOT / "experiments" / "shrink_vs_search" / "run.py"
@@ -22,6 +24,7 @@ def harness(tmp_path: Path, table: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=600)
 
 
+@pytest.mark.slow  # 20 s; the searchers and metrics it calls have fast tests (tests/pipeline)
 def test_harness_compares_every_arm_and_resumes(tmp_path: Path, toy_table: Path) -> None:
     out = harness(tmp_path, toy_table)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -21,16 +21,6 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_toy_run_prints_run_id_table_and_shrunk_path(tmp_path: Path) -> None:
-    out = cli(tmp_path, "space=toy", *QUICK)  # "+space=toy" as written: tests/test_readme.py
-    assert out.returncode == 0, out.stderr
-    assert "round  evals  evals_total  pockets  space_size" in out.stdout
-    assert "evaluations: 14 spent of budget 14" in out.stdout and "emitted: round " in out.stdout
-    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in out.stdout
-    shrunk = Path(out.stdout.split("Shrunk space: ")[1].split()[0])
-    assert shrunk.is_file() and (tmp_path / "mlflow.db").is_file()
-
-
 def one_line_error(out: subprocess.CompletedProcess[str]) -> str:
     assert out.returncode != 0 and "Traceback" not in out.stderr
     return out.stderr.strip().splitlines()[-1]
