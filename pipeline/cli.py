@@ -130,7 +130,7 @@ def compose(config_name: str, overrides: list[str], config_dir: str | None = Non
 
     from pipeline.schema import register
 
-    register()
+    register(config_dir)
     extra = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"] if config_dir else []
     GlobalHydra.instance().clear()
     try:

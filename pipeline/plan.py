@@ -56,6 +56,20 @@ def method_plans() -> dict[str, Plan]:
     return {name: read_plan(cfg.get("plan"), name) for name, cfg in configs.items()}
 
 
+def user_plans(config_dir: str | Path) -> dict[str, Plan]:
+    """Return the plans of the methods in ``config_dir/shrink`` (``--config-dir``) that declare a valid one.
+
+    A file without a readable plan is skipped here: composing or running it names the problem.
+    """
+    plans = {}
+    for path in sorted(Path(config_dir, "shrink").glob("*.yaml")):
+        try:
+            plans[path.stem] = read_plan(OmegaConf.to_container(OmegaConf.load(path)).get("plan"), path.stem)
+        except (ConfigError, ValueError, AttributeError):
+            continue
+    return plans
+
+
 @dataclass(frozen=True)
 class LoopCfg:
     """Knobs of the round loop itself."""

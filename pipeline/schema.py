@@ -77,12 +77,12 @@ def _fields(owners: Sequence[tuple[Path, str]]) -> dict[str, Any]:
     return out
 
 
-def shrink_schemas() -> dict[str, type]:
+def shrink_schemas(plans: dict[str, Any] | None = None) -> dict[str, type]:
     """Return method -> schema of its ``shrink`` group: the loop's knobs on top, one node per stage with knobs."""
     from pipeline.plan import method_plans
 
     out = {}
-    for method, plan in method_plans().items():
+    for method, plan in (method_plans() if plans is None else plans).items():
         nodes = {node: node_owner(node) for node in stage_nodes(plan.first + plan.later)}
         out[method] = nested(f"{method.title().replace('_', '')}Shrink", [(PIPELINE / "plan.py", "LoopCfg")], nodes,
                              {"plan": Optional[PlanSchema]})  # noqa: UP045
@@ -115,18 +115,23 @@ class TrackingSchema:
     progress_every_s: float = 5.0
 
 
-REGISTERED: list[bool] = []
+REGISTERED: set[str] = set()  # "": the shipped schemas are stored; a folder: its --config-dir methods are
 
 
-def register() -> None:
-    """Register every schema with Hydra's ConfigStore (once per process)."""
-    if REGISTERED:
-        return
+def register(config_dir: str | Path | None = None) -> None:
+    """Register every schema with Hydra's ConfigStore, and those of the methods in ``config_dir`` (once each)."""
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
-    for method, node in shrink_schemas().items():
-        store.store(group="schema/shrink", name=method, node=node)
-    store.store(group="schema/supernet", name="spos", node=supernet_schema())
-    store.store(group="schema/tracking", name="default", node=TrackingSchema)
-    REGISTERED.append(True)
+    if "" not in REGISTERED:
+        for method, node in shrink_schemas().items():
+            store.store(group="schema/shrink", name=method, node=node)
+        store.store(group="schema/supernet", name="spos", node=supernet_schema())
+        store.store(group="schema/tracking", name="default", node=TrackingSchema)
+        REGISTERED.add("")
+    if config_dir and str(Path(config_dir).resolve()) not in REGISTERED:
+        from pipeline.plan import user_plans
+
+        for method, node in shrink_schemas(user_plans(config_dir)).items():  # a user's method: /schema/shrink/<name>
+            store.store(group="schema/shrink", name=method, node=node)
+        REGISTERED.add(str(Path(config_dir).resolve()))

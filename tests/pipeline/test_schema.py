@@ -109,7 +109,8 @@ def test_a_new_method_is_one_yaml_of_stage_nodes_and_a_plan(tmp_path, toy_table)
 
     (tmp_path / "conf" / "shrink").mkdir(parents=True)
     (tmp_path / "conf" / "shrink" / "best_of_sample.yaml").write_text(
-        "defaults:\n  - /stage/sample@sample\n  - /stage/select@select\n  - _self_\n"
+        "defaults:\n  - /schema/shrink/best_of_sample@_here_\n  - /stage/sample@sample\n  - /stage/select@select\n"
+        "  - _self_\n"
         "method: best_of_sample\nplan: {first: [sample, evaluate, select], later: [], choose: last}\n"
         "budget: 12\nmax_rounds: 1\nsample: {n_samples: 12}\nselect: {size: 3}\n")
     cfg = without_hydra(check(["--config-dir", str(tmp_path / "conf"), "shrink=best_of_sample", "space=toy",
@@ -117,6 +118,12 @@ def test_a_new_method_is_one_yaml_of_stage_nodes_and_a_plan(tmp_path, toy_table)
                                f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"]))
     shrunk = ShrunkSpace.load(run(cfg, tmp_path / "run").shrunk_space)
     assert len(shrunk.arch_strs()) == 3
+    # Its schema is generated from its plan like a shipped method's: typed and closed at composition.
+    with pytest.raises(ConfigError, match=r"unknown key 'shrink.sample.n_sampls'; did you mean shrink.sample.n_samples\?"):
+        check(["--config-dir", str(tmp_path / "conf"), "shrink=best_of_sample", "shrink.sample.n_sampls=3"])
+    with pytest.raises(ConfigError, match=r"unknown key 'shrink.pockets.radius': this shrink config has no 'pockets'"):
+        check(["--config-dir", str(tmp_path / "conf"), "shrink=best_of_sample", "shrink.pockets.radius=2"])
+    # Force-added (+), Hydra lets it through the schema; the runner refuses it before evaluating.
     with pytest.raises(ConfigError, match=r"shrink.pockets is not a stage of method best_of_sample"):
         run(without_hydra(check(["--config-dir", str(tmp_path / "conf"), "shrink=best_of_sample", "space=toy",
                                  "+shrink.pockets.radius=2"])), tmp_path / "other")
