@@ -31,7 +31,7 @@ INFO_FLAGS = frozenset({"-h", "--help", "--hydra-help", "-i", "--info", "-sc", "
 # Launcher plugins: the module they install and the pip command that brings them.
 LAUNCHERS = {
     "joblib": ("hydra_plugins.hydra_joblib_launcher", "pip install 'nas-shrink[parallel]'"),
-    "ray": ("hydra_plugins.hydra_ray_launcher", "pip install hydra-ray-launcher"),
+    "ray": ("hydra_plugins.hydra_ray_launcher", "pip install hydra-ray-launcher 'ray[default]<3'"),
     "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "pip install hydra-submitit-launcher"),
     "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "pip install hydra-submitit-launcher"),
 }
@@ -269,13 +269,9 @@ def _bad_override(err: Exception, overrides: list[str], name: str, config_dir: s
     keys = sorted(str(k) for k in node if str(k) != "hydra")
     where = f"under {parent!r}" if parent else "at the top level"
     group = parent.partition(".")[0]
-    homes = [h for h in moved(base[group], leaf) if f"{group}.{h}" != parent] if group in TYPED_GROUPS and group in base else []
-    value = next((o.split("=", 1)[1] for o in overrides if _key(o) == key), "VALUE")
-    writes = " or ".join(f"{group}.{h}.{leaf}={value}" for h in homes)
-    if homes and parent == group:  # a flat key of before the per-stage nodes (shrink.radius): name its new place
-        return f"{key} has moved into its stage's node: write {writes}"
-    if homes:
-        return f"unknown key {key!r}: {leaf} is a setting of another stage; write {writes}"
+    relocated = _elsewhere(key, base, overrides) if group in TYPED_GROUPS and group in base else None
+    if relocated:
+        return relocated
     hint = closest(leaf, keys)
     if hint:
         return f"unknown key {key!r}{hint.replace('mean ', f'mean {parent}.' if parent else 'mean ')}"
@@ -291,6 +287,18 @@ def moved(group: Any, leaf: str) -> list[str]:
     """Return the stage nodes of ``group`` that set ``leaf`` themselves (not by copying another node's value)."""
     return [str(k) for k in group if OmegaConf.is_dict(group[k]) and leaf in group[k]
             and not OmegaConf.is_interpolation(group[k], leaf)]
+
+
+def _elsewhere(key: str, base: Any, overrides: list[str]) -> str | None:
+    """Name where a stage key lives when it was set on the group (the flat layout) or on another stage's node."""
+    parent, _, leaf = key.rpartition(".")
+    group = parent.partition(".")[0]
+    homes = [h for h in moved(base[group], leaf) if f"{group}.{h}" != parent]
+    value = next((o.split("=", 1)[1] for o in overrides if _key(o) == key), "VALUE")
+    writes = " or ".join(f"{group}.{h}.{leaf}={value}" for h in homes)
+    if homes and parent == group:  # a flat key of before the per-stage nodes (shrink.radius)
+        return f"{key} has moved into its stage's node: write {writes}"
+    return f"unknown key {key!r}: {leaf} is a setting of another stage; write {writes}" if homes else None
 
 
 def _missing_node(key: str, base: Any) -> str | None:

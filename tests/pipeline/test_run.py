@@ -57,6 +57,7 @@ def test_params_are_the_user_facing_config_of_stages_that_ran(tmp_path: Path, to
     params = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(result.run_id).data.params
     assert not [k for k in params if k.endswith("_target_") or k.startswith(("provenance", "tracking.", "supernet."))]
     assert params["shrink.method"] == "topk" and "shrink.pockets.radius" not in params  # pockets did not run
+    assert params["shrink.select.rule"] == "top" and "shrink.sample.n_samples" in params  # one name per stage node
     assert "dataset.root" not in params and "None" not in params.values()  # a table lookup reads no images
 
 
