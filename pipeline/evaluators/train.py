@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline import interrupts
 from pipeline.datasets import Dataset, Split
 from pipeline.evaluators.base import Evaluator
 from spaces.base import Arch, SearchSpace
@@ -95,6 +96,7 @@ class TrainEvaluator(Evaluator):
         model.train()
         mean_loss = float("nan")
         for epoch in range(self.epochs):
+            interrupts.check()  # a Ctrl-C a GC callback swallowed stops the training here
             order = torch.randperm(len(train.y), generator=gen)
             total, count = 0.0, 0
             for start in range(0, len(order), self.batch_size):
