@@ -52,8 +52,12 @@ def read_plan(raw: Any, method: str) -> Plan:
 
 def method_plans() -> dict[str, Plan]:
     """Return the plan of every method shipped in ``conf/shrink`` (what the schemas and the docs are drawn from)."""
-    configs = {p.stem: OmegaConf.to_container(OmegaConf.load(p)) for p in sorted(Path(CONF_DIR, "shrink").glob("*.yaml"))}
-    return {name: read_plan(cfg.get("plan"), name) for name, cfg in configs.items()}
+    return {path.stem: _file_plan(path) for path in sorted(Path(CONF_DIR, "shrink").glob("*.yaml"))}
+
+
+def _file_plan(path: Path) -> Plan:
+    """Return the plan a method's YAML file declares, named by the file."""
+    return read_plan(OmegaConf.to_container(OmegaConf.load(path)).get("plan"), path.stem)
 
 
 def user_plans(config_dir: str | Path) -> dict[str, Plan]:
@@ -64,7 +68,7 @@ def user_plans(config_dir: str | Path) -> dict[str, Plan]:
     plans = {}
     for path in sorted(Path(config_dir, "shrink").glob("*.yaml")):
         try:
-            plans[path.stem] = read_plan(OmegaConf.to_container(OmegaConf.load(path)).get("plan"), path.stem)
+            plans[path.stem] = _file_plan(path)
         except (ConfigError, ValueError, AttributeError):
             continue
     return plans

@@ -24,7 +24,7 @@ import math
 import sys
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import MISSING, asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
@@ -59,9 +59,6 @@ LOCK_FILE = ".lock"  # held by the one process working in a run folder (pipeline
 LATENT_STAGES = ("graph", "explore", "pockets")  # the stages that read the learned locality
 ROUND_COLUMNS = ("evaluated", "evaluated_total", "pockets", "shrunk_size", "evaluated_members",
                  "mean_pocket_score", "best_pocket_score", "best_overall", "top10_mean")
-
-
-# The selection rule each baseline runs (select: random / top; refine: op_pruning / regnet).
 
 
 
@@ -107,19 +104,29 @@ def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]
         raise ConfigError(f"shrink.{node} is not a stage of method {method} (its stages with settings: "
                           f"{', '.join(nodes)}); drop it or choose the method that runs it")
     check_values(shrink)
-    owners = {n: latent.Cfg if n == "latent" else STAGES[n].Cfg for n in nodes}
-    built = {n: stage_config(cls, shrink.get(n) or {}, f"shrink.{n}") for n, cls in owners.items()}
+    built = {n: stage_config(node_cfg(n), shrink.get(n) or {}, f"shrink.{n}") for n in nodes}
     return stage_config(LoopCfg, top, "shrink"), plan, built
+
+
+def node_cfg(node: str) -> Any:
+    """Return the config dataclass of ``shrink.<node>`` (a stage's ``Cfg``, or the locality's), None if no such node."""
+    return latent.Cfg if node == "latent" else getattr(STAGES.get(node), "Cfg", None)
 
 
 def _misplaced(key: str, shrink: dict[str, Any], nodes: list[str], method: str) -> str:
     """Explain a top-level ``shrink`` key that is not the loop's: a stage setting from before the per-stage nodes."""
-    homes = [f"shrink.{n}.{key}" for n in nodes if isinstance(shrink.get(n), dict) and key in shrink[n]]
-    if homes:
-        return f"shrink.{key} has moved into its stage's node: write {' or '.join(homes)}"
+    moved = _moved("shrink", key, shrink, nodes)
+    if moved:
+        return moved
     loop = [f.name for f in fields(LoopCfg)]
     return (f"shrink.{key} is not a setting of method {method}{closest(key, loop)} (its loop keys: {', '.join(loop)}; "
             f"its stages' sit in their nodes: {', '.join(f'shrink.{n}.*' for n in nodes)})")
+
+
+def _moved(group: str, key: str, raw: dict[str, Any], nodes: Iterable[str]) -> str | None:
+    """Name the stage nodes of ``group`` that hold ``key``, set flat on the group (the layout before the nodes)."""
+    homes = [f"{group}.{n}.{key}" for n in nodes if isinstance(raw.get(n), dict) and key in raw[n]]
+    return f"{group}.{key} has moved into its stage's node: write {' or '.join(homes)}" if homes else None
 
 
 def _set(group: dict[str, Any]) -> dict[str, Any]:
@@ -178,8 +185,7 @@ def supernet_configs(cfg: DictConfig, space: SearchSpace, evaluator: Evaluator) 
     if enabled not in (True, False, "auto"):
         raise ConfigError(f"supernet.enabled={enabled!r} must be true, false or auto")
     for key in sorted(set(_set(raw)) - set(SUPERNET_NODES)):
-        homes = [f"supernet.{n}.{key}" for n in SUPERNET_NODES if key in (raw.get(n) or {})]
-        raise ConfigError(f"supernet.{key} has moved into its stage's node: write {' or '.join(homes)}" if homes else
+        raise ConfigError(_moved("supernet", key, raw, SUPERNET_NODES) or
                           f"supernet.{key} is not a setting of the supernet; its keys: enabled, train.*, search.*")
     offered = has_supernet(space)
     if enabled is True and not offered:
@@ -378,7 +384,7 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
 def _stage_default(key: str) -> str | None:
     """Return, as manifest text, the stage dataclass's own default of ``shrink.<node>.<field>`` (None if none)."""
     group, node, name = ([*key.split("."), "", ""])[:3]
-    owner = latent.Cfg if node == "latent" else getattr(STAGES.get(node), "Cfg", None)
+    owner = node_cfg(node)
     if group != "shrink" or owner is None:
         return None
     found = next((f for f in fields(owner) if f.name == name), None)
