@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,12 +162,35 @@ def check(argv: list[str], config_name: str = "config") -> Any:
         raise ConfigError(_bad_override(err, overrides, name, line.config_dir)) from None
     if "seed" in cfg:
         _check_seed(cfg.seed)
+    check_finite(cfg)
     if OmegaConf.is_dict(cfg.get("shrink")):  # value ranges: refused now, without importing a stage
         from pipeline.plan import check_values
 
         check_values(OmegaConf.to_container(cfg.shrink, resolve=True))
     _check_writable(cfg, multirun=bool({"-m", "--multirun"} & set(argv)))
     return cfg
+
+
+def check_finite(cfg: Any) -> None:
+    """Refuse a NaN or infinite setting anywhere outside Hydra's node: no knob means anything by it."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ConfigError(f"{path}={node} is not a finite number; give a finite value (or null where the key "
+                              "allows none)")
+
+    for key in (k for k in cfg if k != "hydra"):
+        try:
+            walk(OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key], str(key))
+        except OmegaConfBaseException:  # an interpolation only Hydra's job can resolve: checked when it runs
+            continue
 
 
 def _check_writable(cfg: Any, multirun: bool) -> None:

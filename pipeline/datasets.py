@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -177,6 +178,96 @@ class Cifar(Dataset):
             ) from None
         as_x = lambda d: np.asarray(d.data, dtype=np.float32).transpose(0, 3, 1, 2) / 255.0  # noqa: E731
         return as_x(train), np.asarray(train.targets), as_x(test), np.asarray(test.targets)
+
+
+FASHION_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+                 "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+FASHION_INSTALL = "apt-get install dataset-fashion-mnist"  # Debian's package of the original idx files
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """Read one gzipped idx file (the MNIST format): a big-endian header, then uint8 values."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as err:
+        raise DatasetUnavailableError(f"{path} is not a readable gzipped idx file ({err}); reinstall it: "
+                                      f"{FASHION_INSTALL}") from None
+    dims = magic & 0xFF
+    header = np.frombuffer(data, ">i4", count=1 + dims) if len(data) >= 4 * (1 + dims) else np.array([0])
+    if int(header[0]) != magic or len(data) != 4 * (1 + dims) + int(np.prod(header[1:])):
+        raise DatasetUnavailableError(f"{path} is not an idx file of magic {magic} (read {int(header[0])}) "
+                                      f"or is truncated; reinstall it: {FASHION_INSTALL}")
+    return np.frombuffer(data, np.uint8, offset=4 * (1 + dims)).reshape(tuple(int(d) for d in header[1:]))
+
+
+class FashionMnist(Dataset):
+    """Fashion-MNIST (70,000 28x28 grey images, 10 classes) from the original idx files.
+
+    Validation is a fixed, stratified hold-out of the official training set; test is the official
+    test set. ``resolution`` resizes (antialiased bilinear); ``n_*`` take fixed subsets (null:
+    all), so a CPU protocol can train on fewer images than a GPU one.
+    """
+
+    name = "fashion_mnist"
+
+    def __init__(self, root: str = "/usr/share/datasets/fashion-mnist", resolution: int = 28, n_train: int | None = None,
+                 n_val: int = 10_000, n_test: int | None = None, split_seed: int = 0, channels: int = 1) -> None:
+        for key, value in (("resolution", resolution), ("n_val", n_val), ("channels", channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise DatasetUnavailableError(f"dataset.{key}={value!r} must be an integer >= 1")
+        for key, value in (("n_train", n_train), ("n_test", n_test)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise DatasetUnavailableError(f"dataset.{key}={value!r} must be an integer >= 1 or null (all)")
+        if n_val + (n_train or 0) > 60_000:
+            raise DatasetUnavailableError(f"dataset.n_train={n_train} + dataset.n_val={n_val} exceed the 60,000 "
+                                          "training images of Fashion-MNIST")
+        self.root, self.resolution, self.channels = Path(str(root)).expanduser(), resolution, channels
+        self.n_train, self.n_val, self.n_test, self.split_seed = n_train, n_val, n_test, split_seed
+
+    def files(self) -> list[Path]:
+        """Return the four idx files this dataset reads."""
+        return [self.root / name for pair in FASHION_FILES.values() for name in pair]
+
+    def check(self) -> None:
+        """Raise now when an idx file is missing (cheap: nothing is read)."""
+        missing = [f.name for f in self.files() if not f.is_file()]
+        if missing:
+            raise DatasetUnavailableError(
+                f"dataset 'fashion_mnist' needs the Fashion-MNIST idx files in dataset.root={self.root} "
+                f"({', '.join(missing)} missing); run: {FASHION_INSTALL}  (Debian/Ubuntu, as root), "
+                "or set dataset.root=DIR holding the four idx .gz files")
+
+    def load(self) -> Splits:
+        """Read the idx files, hold out a stratified validation set, resize and standardise."""
+        self.check()
+        images, labels = FASHION_FILES["train"]
+        train_x, train_y = read_idx(self.root / images, 2051), read_idx(self.root / labels, 2049)
+        images, labels = FASHION_FILES["test"]
+        test_x, test_y = read_idx(self.root / images, 2051), read_idx(self.root / labels, 2049)
+        val_idx, rest = _subset(train_y, np.arange(len(train_y)), self.n_val, self.split_seed)
+        train_idx = _subset(train_y, rest, self.n_train, self.split_seed)[0]
+        test_idx = _subset(test_y, np.arange(len(test_y)), self.n_test, self.split_seed)[0]
+        tx, vx, sx = _standardise(*(self._images(x) for x in (train_x[train_idx], train_x[val_idx], test_x[test_idx])))
+        return Splits(_split(tx, train_y[train_idx]), _split(vx, train_y[val_idx]), _split(sx, test_y[test_idx]), 10)
+
+    def _images(self, raw: np.ndarray) -> np.ndarray:
+        """Return NCHW floats in [0, 1] at the configured resolution and channel count."""
+        x = torch.from_numpy(raw.astype(np.float32) / 255.0).unsqueeze(1)
+        if self.resolution != x.shape[-1]:
+            x = torch.nn.functional.interpolate(x, size=self.resolution, mode="bilinear", align_corners=False,
+                                                antialias=True)
+        return np.repeat(x.numpy(), self.channels, axis=1)
+
+
+def _subset(labels: np.ndarray, index: np.ndarray, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``index`` into ``n`` stratified picks and the rest, both sorted (None or n >= all: everything)."""
+    from sklearn.model_selection import train_test_split
+
+    if n is None or n >= len(index):
+        return index, index[:0]
+    chosen, rest = train_test_split(index, train_size=n, stratify=labels[index], random_state=seed)
+    return np.sort(chosen), np.sort(rest)
 
 
 class BenchmarkOnly(Dataset):

@@ -29,7 +29,7 @@ from spaces.files import atomic_write, strict_loads
 from spaces.nb101 import NB101Space
 from spaces.shrunk import Pocket, ShrunkSpace, ShrunkSpaceError
 from spaces.toy import ToySpace
-from tests.conftest import ROOT
+from tests.conftest import HANG_GUARD_S, ROOT
 from tests.pipeline.test_run import toy_cfg
 
 TOY = ToySpace()
@@ -191,11 +191,11 @@ def test_sigterm_stops_the_run_cleanly_and_marks_it_killed(tmp_path: Path) -> No
     cmd = [sys.executable, "-m", "pipeline", "space=toy", "supernet=none", "shrink.budget=200", "progress=false",
            f"hydra.run.dir={run_dir}", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
+    deadline = time.time() + HANG_GUARD_S
     while not (run_dir / "mlflow_run.json").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=HANG_GUARD_S)
     assert proc.returncode == 130 and "resume with:" in err and "Traceback" not in err
     run_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
     assert MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(run_id).info.status == "KILLED"

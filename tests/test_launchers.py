@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import HANG_GUARD_S
+
 pytestmark = pytest.mark.slow
 
 PLUGINS = {"submitit_local": ("hydra_plugins.hydra_submitit_launcher", "pip install hydra-submitit-launcher"),
@@ -23,7 +25,7 @@ def sweep(tmp_path: Path, toy_table: Path, name: str, launcher: list[str]) -> di
     cmd = [sys.executable, "-m", "pipeline", "-m", *launcher, "space=toy", "evaluator=benchmark",
            f"evaluator.path={toy_table}", "shrink.budget=16", "shrink.sample.n_samples=8", "seed=0,1",
            "progress=false", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/{name}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_GUARD_S, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     runs = MlflowClient(uri).search_runs(["1"])
     sweeps = [r for r in runs if r.data.tags.get("sweep") == "true"]

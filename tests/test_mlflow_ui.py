@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import HANG_GUARD_S
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [
     pytest.mark.slow,
@@ -23,7 +25,7 @@ def test_a_sweep_reads_at_a_glance_in_the_mlflow_ui(tmp_path: Path, toy_table: P
                  "shrink.sample.n_samples=8"]
     cmd = [sys.executable, str(ROOT / "experiments" / "mlflow_ui" / "browse.py"), "--out", str(tmp_path / "shots"),
            *[f"--override={o}" for o in overrides]]
-    subprocess.run(cmd, check=True, timeout=900, cwd=tmp_path)
+    subprocess.run(cmd, check=True, timeout=HANG_GUARD_S, cwd=tmp_path)
     found = json.loads((tmp_path / "shots" / "findings.json").read_text())
     assert found["runs"] == 1 + 6 and found["jobs"] == 6  # the bar: at most 1 + 6 runs
     assert found["headline_columns_shown"] == found["headline_metrics"] and "result/mean_test_acc" in found[

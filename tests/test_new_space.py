@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import HANG_GUARD_S, ROOT
 
 PACKAGE = '''
 """Two-layer MLPs chosen per layer (width x activation): a throwaway space with a supernet."""
@@ -85,7 +85,7 @@ def test_a_space_from_a_temporary_folder_runs_the_pipeline_and_its_supernet(tmp_
            "supernet.search.generations=1", "progress=false", f"hydra.run.dir={tmp_path}/run",
            f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_GUARD_S, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "best subnet found:" in done.stdout
     search = json.loads((tmp_path / "run" / "search" / "search.json").read_text())

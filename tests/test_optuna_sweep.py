@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import HANG_GUARD_S
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
@@ -24,7 +26,7 @@ def test_an_optuna_sweep_of_eight_trials_logs_under_one_sweep_run(tmp_path: Path
            "space=toy", "evaluator=benchmark", f"evaluator.path={toy_table}", "shrink.budget=20",
            "shrink.sample.n_samples=8", "shrink.pockets.radius=choice(1,2)", "shrink.pockets.good_quantile=interval(0.5,0.9)",
            "progress=false", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"hydra.sweep.dir={tmp_path}/sweep"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_GUARD_S, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     runs = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs(["1"])
     sweep = [r for r in runs if r.data.tags.get("sweep") == "true"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from tests.conftest import ROOT
+from tests.conftest import HANG_GUARD_S, ROOT
 
 SOURCES = ("pyproject.toml", "README.md", "pipeline", "spaces", "conf")
 
@@ -41,7 +41,7 @@ def test_wheel_installed_in_a_fresh_venv_runs_the_toy_pipeline(tmp_path: Path) -
     src.mkdir()
     work.mkdir()
     _copy_sources(src)
-    run = lambda *cmd, **kw: subprocess.run(cmd, capture_output=True, text=True, timeout=240, **kw)  # noqa: E731
+    run = lambda *cmd, **kw: subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_GUARD_S, **kw)  # noqa: E731
     built = run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src), "-w", str(dist))
     assert built.returncode == 0, built.stderr
     assert run(sys.executable, "-m", "venv", "--without-pip", str(venv)).returncode == 0

@@ -7,12 +7,11 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import HANG_GUARD_S, ROOT
 
 # Commands not run here, each with why (the prefix of the command line decides).
 SKIPPED = {
@@ -70,24 +69,22 @@ def test_bench_command_composes(command: str) -> None:
     assert check(_args(command, "python -m pipeline.bench"), "bench") is not None
 
 
-def _run(command: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _run(command: str, cwd: Path, timeout: float = HANG_GUARD_S) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     argv = [sys.executable, *shlex.split(command)[1:]]
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if any(m in c for m in MISSING_PIECE)])
-def test_a_missing_piece_ends_in_one_line_within_ten_seconds(command: str, tmp_path: Path) -> None:
+def test_a_missing_piece_ends_in_one_line_before_any_work(command: str, tmp_path: Path) -> None:
     import importlib.util
 
     if "executor=ray" in command and importlib.util.find_spec("ray") is not None:
         pytest.skip("Ray is installed here; the README line needs a running cluster (address=auto)")
-    start = time.perf_counter()
-    done = _run(command, tmp_path, timeout=60)
-    elapsed = time.perf_counter() - start
+    done = _run(command, tmp_path)
     lines = done.stderr.strip().splitlines()
     assert done.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert elapsed < 10, f"{command}: {elapsed:.1f} s"
+    assert not list(tmp_path.glob("outputs/*/*/round_*")), "the missing piece was found after evaluating"
     assert any(word in lines[0] for word in ("nas-shrink[ray]", "no MLflow server answers", "not a run directory",
                                              "neither a run directory"))
 
@@ -96,7 +93,7 @@ def test_toy_command_runs_as_written(tmp_path: Path) -> None:
     import re
 
     command = next(c for c in COMMANDS if "space=toy" in c)
-    done = _run(command, tmp_path, timeout=300)
+    done = _run(command, tmp_path)
     assert done.returncode == 0, done.stderr
     # What the run prints: the round table, the budget spent, how to open MLflow, the shrunk space.
     assert "round  evals  evals_total  pockets  space_size" in done.stdout and "emitted: round " in done.stdout

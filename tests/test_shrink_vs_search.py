@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import HANG_GUARD_S, ROOT
 
 HARNESS = ROOT / "experiments" / "shrink_vs_search" / "run.py"
 
@@ -21,7 +21,7 @@ def harness(tmp_path: Path, table: Path) -> subprocess.CompletedProcess[str]:
             "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--override", "shrink.sample.n_samples=8",
             "--override", "shrink.pockets.target_size=6", "--override", "shrink.pockets.good_quantile=0.5"]
     return subprocess.run(args, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=HANG_GUARD_S)
 
 
 @pytest.mark.slow  # 20 s; the searchers and metrics it calls have fast tests (tests/pipeline)

@@ -35,14 +35,15 @@ def best_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     scored = [r for r in rounds if r["pockets"] and not math.isnan(r["summary"]["mean_pocket_score"])]
     scored = [r for r in scored if r["round"] > 0] or scored
     if not scored:
-        raise ConfigError(f"no round of {len(rounds)} grew a pocket, so there is no space to emit; raise shrink.budget, "
-                          "or lower shrink.pockets.min_pocket_size / shrink.pockets.good_quantile")
+        raise ConfigError(no_pocket(len(rounds)))
     return max(reversed(scored), key=lambda r: r["summary"]["mean_pocket_score"])
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
     """Emit ``shrunk_space.json`` and its pictures (EDFs, pocket graph, option frequencies) from the chosen round."""
     rounds = [ctx.load("pockets", r) for r in range(ctx.round + 1) if ctx.has("pockets", r)]
+    if not any(r["pockets"] for r in rounds):
+        raise ConfigError(no_pocket(len(rounds), len(ctx.evaluated())))
     chosen = best_round(rounds) if cfg.choose == "best" else last_round(rounds)
     pockets = [
         Pocket(p["id"], p["seed"], p["seed_score"], p["radius"], tuple((m["arch"], m["score"]) for m in p["members"]),
@@ -79,9 +80,16 @@ def last_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Return the last round that holds a pocket."""
     kept = [r for r in rounds if r["pockets"]]
     if not kept:
-        raise ConfigError(f"no round of {len(rounds)} grew a pocket, so there is no space to emit; raise shrink.budget, "
-                          "or lower shrink.pockets.min_pocket_size / shrink.pockets.good_quantile")
+        raise ConfigError(no_pocket(len(rounds)))
     return kept[-1]
+
+
+def no_pocket(rounds: int, scored: int | None = None) -> str:
+    """Say why there is nothing to emit: how many archs were scored, and the knobs that make pockets easier."""
+    counted = "" if scored is None else f" ({scored} archs scored; no good arch had enough good ones within the radius)"
+    return (f"no round of {rounds} grew a pocket{counted}, so there is no space to emit; raise shrink.budget or "
+            "shrink.pockets.radius, lower shrink.pockets.min_pocket_size / shrink.pockets.good_quantile, or loosen "
+            "the constraints")
 
 
 def _reported(sample: list[dict[str, Any]], members: list[dict[str, Any]]) -> dict[str, float]:

@@ -26,6 +26,7 @@ from torch import nn
 from pipeline import interrupts
 from pipeline.artifacts import ARTIFACTS
 from pipeline.datasets import Split
+from pipeline.errors import ConfigError
 from pipeline.evaluators.train import pick_device
 from spaces.base import Arch, CategoricalSpace
 
@@ -131,7 +132,11 @@ def _epoch(net: nn.Module, space: CategoricalSpace, sampler: ArchSampler, split:
         nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         optimizer.step()
         schedule.step()
-        loss_sum += float(loss.detach()) * len(y)
+        value = float(loss.detach())
+        if not math.isfinite(value):  # a NaN loss trains nothing and would be searched and logged as a result
+            raise ConfigError(f"supernet: the training loss became {value} at epoch {epoch + 1}, step {step + 1} "
+                              f"(supernet.train.lr={cfg.lr}); lower supernet.train.lr")
+        loss_sum += value * len(y)
         correct += float((logits.argmax(1) == y).sum())
         seen += len(y)
     if fast:

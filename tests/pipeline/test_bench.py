@@ -14,7 +14,7 @@ from pipeline.evaluators.benchmark import BenchmarkEvaluator
 from pipeline.evaluators.train import TrainEvaluator
 from spaces.nb201 import NB201Space
 from spaces.toy import ToySpace
-from tests.conftest import CONF
+from tests.conftest import CONF, HANG_GUARD_S
 
 
 def bench_cfg(tmp_path: Path, *overrides: str):
@@ -149,7 +149,7 @@ def test_twenty_sigkills_at_random_points_leave_the_uninterrupted_table(tmp_path
                 "progress=false", f"out={out}", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"]
 
     clean = tmp_path / "clean.csv"
-    assert subprocess.run(command(clean), cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
+    assert subprocess.run(command(clean), cwd=tmp_path, capture_output=True, timeout=HANG_GUARD_S).returncode == 0
     killed, rng = tmp_path / "killed.csv", random.Random(0)
     for _ in range(20):  # kills land in start-up (imports, tail repair), training and appends
         proc = subprocess.Popen(command(killed), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -157,7 +157,7 @@ def test_twenty_sigkills_at_random_points_leave_the_uninterrupted_table(tmp_path
         time.sleep(rng.uniform(0.5, 6.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert subprocess.run(command(killed), cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
+    assert subprocess.run(command(killed), cwd=tmp_path, capture_output=True, timeout=HANG_GUARD_S).returncode == 0
     key = lambda r: (r["arch"], r["seed"])  # noqa: E731
     drop = {"train_seconds"}  # wall time differs between builds
     strip = lambda table: sorted(({k: v for k, v in r.items() if k not in drop} for r in table), key=key)  # noqa: E731

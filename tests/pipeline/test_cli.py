@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import HANG_GUARD_S, ROOT
 
 QUICK = ["evaluator.epochs=1", "shrink.sample.n_samples=8", "shrink.budget=14", "shrink.explore.seeds_per_round=2",
          "shrink.explore.neighbors_per_seed=3", "shrink.pockets.good_quantile=0.5", "progress=false"]
@@ -18,7 +18,7 @@ QUICK = ["evaluator.epochs=1", "shrink.sample.n_samples=8", "shrink.budget=14", 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=HANG_GUARD_S)
 
 
 def one_line_error(out: subprocess.CompletedProcess[str]) -> str:
@@ -114,6 +114,9 @@ def test_override_without_a_key_is_one_line(tmp_path: Path) -> None:
     (["seed=abc"], "error: seed='abc' is not a non-negative integer"),
     (["-m", "seed=0,1,x"], "error: seed='x' is not a non-negative integer"),
     (["shrink.budget=[1"], "error: cannot read override 'shrink.budget=[1'"),
+    (["supernet.train.lr=nan"], "error: supernet.train.lr=nan is not a finite number"),
+    (["evaluator.lr=inf"], "error: evaluator.lr=inf is not a finite number"),
+    (["constraints.max_flops=-inf"], "error: constraints.max_flops=-inf is not a finite number"),
 ])
 def test_composition_mistakes_are_one_line_with_the_closest_name(args: list[str], expected: str) -> None:
     from pipeline.cli import check, normalise_argv
@@ -171,7 +174,7 @@ def test_ctrl_c_during_evaluation_prints_the_resume_command(tmp_path: Path) -> N
     proc.stdout.readline()  # the round table's header: evaluation of round 0 has begun
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=HANG_GUARD_S)
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert proc.returncode == 130 and len(lines) <= 3, err
     run_dir = lines[-1].split("resume with: python -m pipeline resume=")[1]
@@ -187,7 +190,7 @@ def test_twenty_simultaneous_identical_starts_get_twenty_folders_and_one_result(
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-m", "pipeline", "space=toy", *QUICK], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(20)]
-    outs = [(p.communicate(timeout=900), p.returncode) for p in procs]
+    outs = [(p.communicate(timeout=HANG_GUARD_S), p.returncode) for p in procs]
     assert all(rc == 0 for _, rc in outs), [err for (_, err), rc in outs if rc][:1]
     paths = [Path(out.split("Shrunk space: ")[1].split()[0]) for (out, _), _ in outs]
     assert len({p.parent.parent for p in paths}) == 20

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from pipeline.errors import ConfigError
 from pipeline.run import run
 from spaces.shrunk import ShrunkSpace
-from tests.conftest import compose_cfg
+from tests.conftest import HANG_GUARD_S, compose_cfg
 
 TOY_SHRINK = ["shrink.sample.n_samples=8", "shrink.explore.seeds_per_round=2", "shrink.explore.neighbors_per_seed=2",
               "shrink.budget=20", "shrink.patience=3", "shrink.pockets.good_quantile=0.5"]
@@ -193,7 +193,7 @@ def test_four_processes_creating_one_fresh_sqlite_store_all_succeed(tmp_path: Pa
 
     code = f"from pipeline.tracking import Tracker; Tracker('sqlite:///{tmp_path}/mlflow.db', 'nas-shrink')"
     procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    errors = [p.communicate(timeout=120)[1] for p in procs]
+    errors = [p.communicate(timeout=HANG_GUARD_S)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), [e for e in errors if e][:1]
 
 

@@ -56,6 +56,15 @@ def test_training_resumes_after_an_interruption_to_the_same_weights(tmp_path: Pa
         assert torch.equal(a, b), name
 
 
+def test_a_diverging_supernet_stops_in_one_line_naming_the_learning_rate(tmp_path: Path, splits) -> None:
+    from pipeline.errors import ConfigError
+
+    wild = TrainCfg(epochs=1, batch_size=64, lr=1e30, momentum=0.9, weight_decay=0.0, seed=7, grad_clip=1e30)
+    with pytest.raises(ConfigError, match=r"training loss became (nan|inf) at epoch 1, step \d+ \(supernet.train.lr=1e\+30\)"):
+        train_supernet(fresh(splits), SPACE, SPACE, splits.train, wild, tmp_path)
+    assert not (tmp_path / CHECKPOINT).exists()  # nothing NaN-trained is kept for a search to read
+
+
 def test_a_checkpoint_of_a_shorter_schedule_is_not_continued(tmp_path: Path, splits) -> None:
     from dataclasses import replace
 
