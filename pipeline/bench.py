@@ -34,6 +34,7 @@ from pipeline import CONF_DIR
 from pipeline.artifacts import parse_number
 from pipeline.cli import check
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
+from pipeline.evaluators.table_cache import check_protocol, columns, drop_torn_tail
 from pipeline.evaluators.train import TrainEvaluator
 from pipeline.locks import exclusive
 from pipeline.record import git_sha, plain_params
@@ -54,13 +55,6 @@ class BenchResult:
     trained: int  # training runs done by this invocation
     reused: int  # (arch, seed) rows already present before this invocation
     archs_per_hour: float  # archs covered (trained or mapped) per hour of this invocation's wall time
-
-
-def columns(record_epochs: tuple[int, ...]) -> list[str]:
-    """Return the table header for a protocol."""
-    per_epoch = [f"{m}_e{e}" for e in record_epochs for m in ("val_acc", "test_acc")]
-    return ["arch", "dataset", "seed", "val_acc", "test_acc", *per_epoch, "params", "flops",
-            "train_loss", "train_seconds", "equivalence", "trained_as"]
 
 
 def arch_list(space: SearchSpace, n: int | None, seed: int) -> list[str]:
@@ -87,28 +81,6 @@ def read_done(out: Path, header: list[str]) -> list[dict[str, str]]:
     except (csv.Error, UnicodeDecodeError) as err:
         raise ConfigError(f"{out} is not a readable benchmark table ({err}); move it aside and build again, "
                           "or use a new out= path") from None
-
-
-def drop_torn_tail(out: Path) -> int:
-    """Cut a row that a kill left unfinished (the table's last byte is not a line end); return bytes cut.
-
-    A row is complete exactly when its line terminator was written, so the check is structural:
-    a torn row whose last cell happens to parse (``trained_as`` = ``'|no'``) is still cut. The
-    fix is a copy renamed over the table, so a kill during the repair leaves the old file.
-    """
-    if not out.exists():
-        return 0
-    data = out.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end == len(data):
-        return 0
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data[:end])
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, out)
-    return len(data) - end
 
 
 def _write(out: Path, header: list[str], rows: list[dict[str, Any]]) -> None:
@@ -139,7 +111,7 @@ def _train(arch: str, seed: int) -> tuple[str, int, dict[str, float]]:
     """Train one representative with one seed in a worker."""
     assert _WORKER is not None
     _WORKER.seed = seed
-    return arch, seed, _WORKER.evaluate(_WORKER.space.from_str(arch))
+    return arch, seed, _WORKER.train(_WORKER.space.from_str(arch))
 
 
 class Builder:
@@ -231,6 +203,7 @@ def build_benchmark(cfg: DictConfig, limit: int | None = None) -> BenchResult:
     threads = int(cfg.torch_threads or (torch.get_num_threads() if cfg.workers <= 1 else 1))
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    check_protocol(out, evaluator.protocol())  # a table holds one protocol: its file travels with it
     builder = Builder(space, evaluator, evaluator.dataset.name, [int(s) for s in cfg.seeds], out)
     archs = arch_list(space, cfg.n, int(cfg.seed))
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)

@@ -74,6 +74,11 @@ class Dataset:
         if type(self).load is Dataset.load:
             self.load()
 
+    def settings(self) -> dict[str, Any]:
+        """Return what fixes the images a model sees (name, split, size), not where the files lie."""
+        where = ("root", "download", "splits")
+        return {"name": self.name, **{k: v for k, v in sorted(vars(self).items()) if not k.startswith("_") and k not in where}}
+
 
 class Digits(Dataset):
     """scikit-learn's 8x8 digits (1,797 images, ships with scikit-learn), stratified splits."""

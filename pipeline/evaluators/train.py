@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import zlib
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,6 +14,7 @@ from torch import nn
 from pipeline import interrupts
 from pipeline.datasets import Dataset, Split
 from pipeline.evaluators.base import Evaluator
+from pipeline.evaluators.table_cache import TableCache
 from spaces.base import Arch, SearchSpace
 from spaces.costs import count_flops, count_params
 
@@ -48,7 +51,8 @@ class TrainEvaluator(Evaluator):
 
     def __init__(self, space: SearchSpace, dataset: Dataset, seed: int = 0, epochs: int = 4,
                  batch_size: int = 64, lr: float = 0.05, momentum: float = 0.9,
-                 weight_decay: float = 5e-4, device: str = "auto", record_epochs: tuple[int, ...] = ()) -> None:
+                 weight_decay: float = 5e-4, device: str = "auto", record_epochs: tuple[int, ...] = (),
+                 table: str | None = None) -> None:
         super().__init__(space)
         self.dataset, self.seed, self.epochs, self.batch_size = dataset, seed, epochs, batch_size
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
@@ -57,8 +61,31 @@ class TrainEvaluator(Evaluator):
         if bad:
             raise ValueError(f"record_epochs {bad} must lie in 1..epochs={epochs}")
         self.record_epochs = tuple(sorted(record_epochs))
+        # A benchmark table of this very protocol (pipeline.bench) as memory: found trainings are read, not redone.
+        self.cache = None if table is None else TableCache(Path(str(table)).expanduser(), space, dataset.name,
+                                                           self.record_epochs, self.protocol())
+
+    def protocol(self) -> dict[str, dict[str, Any]]:
+        """Return what fixes a training's result besides the arch and seed: space, images and optimisation."""
+        train = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "momentum": self.momentum,
+                 "weight_decay": self.weight_decay, "record_epochs": list(self.record_epochs)}
+        config = {k: v for k, v in self.space.config().items() if k != "_target_"}
+        return {"space": {"name": self.space.name, **config}, "dataset": self.dataset.settings(), "train": train}
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
+        """Return val/test accuracy, params, FLOPs and time of ``arch``: from the table when it holds them, else trained."""
+        if self.cache is None:
+            return self.train(arch)
+        name = self.space.to_str(arch)
+        found = self.cache.get(name, self.seed)
+        if found is None:
+            return self.cache.put(name, self.seed, self.train(arch))
+        if "params" not in found:  # another member of its class was trained: the costs are this arch's own
+            params, flops = self.space.costs(arch, self.dataset.splits.input_shape, self.dataset.splits.num_classes)
+            found.update(params=float(params), flops=float(flops))
+        return found
+
+    def train(self, arch: Arch) -> dict[str, float]:
         """Train ``arch`` from a seeded init and report val/test accuracy, params, FLOPs and time."""
         splits = self.dataset.splits
         seed = arch_seed(self.seed, self.space.to_str(arch))

@@ -163,3 +163,41 @@ def test_twenty_sigkills_at_random_points_leave_the_uninterrupted_table(tmp_path
     strip = lambda table: sorted(({k: v for k, v in r.items() if k not in drop} for r in table), key=key)  # noqa: E731
     assert strip(rows(killed)) == strip(rows(clean))
     assert len(rows(killed)) == 27 and killed.read_bytes().endswith(b"\n")
+
+
+def test_a_bench_table_is_the_train_evaluators_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = build_benchmark(bench_cfg(tmp_path, "n=4"))
+    space, arch = ToySpace(), rows(result.out)[0]["arch"]
+    protocol = {"epochs": 1, "record_epochs": (1,), "seed": 0}
+    cached = TrainEvaluator(space, Digits(), table=str(result.out), **protocol)
+    fresh = TrainEvaluator(space, Digits(), **protocol).evaluate(space.from_str(arch))
+    monkeypatch.setattr(TrainEvaluator, "train", lambda *_: pytest.fail("a recorded training was redone"))
+    found = cached.evaluate(space.from_str(arch))
+    assert found["val_acc"] == fresh["val_acc"] and found["test_acc_e1"] == fresh["test_acc_e1"]
+    monkeypatch.undo()
+    other = next(space.to_str(a) for a in space.sample_unique(27, __import__("numpy").random.default_rng(1))
+                 if space.to_str(a) not in {r["arch"] for r in rows(result.out)})
+    again = cached.evaluate(space.from_str(other))  # trained now, appended for the next process
+    assert rows(result.out)[-1]["arch"] == other and rows(result.out)[-1]["trained_as"] == other
+    monkeypatch.setattr(TrainEvaluator, "train", lambda *_: pytest.fail("an appended training was redone"))
+    reread = TrainEvaluator(space, Digits(), table=str(result.out), **protocol).evaluate(space.from_str(other))
+    assert reread["val_acc"] == again["val_acc"] and len(rows(result.out)) == 5
+
+
+def test_a_table_of_another_protocol_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    from pipeline.evaluators.base import EvaluatorError
+
+    result = build_benchmark(bench_cfg(tmp_path, "n=2"))
+    with pytest.raises(EvaluatorError, match=r"another protocol \(train.epochs: table 1, now 2"):
+        TrainEvaluator(ToySpace(), Digits(), epochs=2, record_epochs=(1,), table=str(result.out))
+
+
+def test_equivalent_nb201_cells_share_one_training_in_the_memory(tmp_path: Path) -> None:
+    space = NB201Space(C=4, N=1)
+    evaluator = TrainEvaluator(space, Digits(), epochs=1, table=str(tmp_path / "nb.csv"))
+    # The same function: a `none` edge into node 1 that nothing reads differs only in a dead op.
+    first = "|none~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
+    twin = "|skip_connect~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
+    assert space.equivalence_key(space.from_str(first)) == space.equivalence_key(space.from_str(twin))
+    a, b = evaluator.evaluate(space.from_str(first)), evaluator.evaluate(space.from_str(twin))
+    assert a["val_acc"] == b["val_acc"] and len(rows(tmp_path / "nb.csv")) == 1
