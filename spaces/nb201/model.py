@@ -70,7 +70,7 @@ class ResidualReduction(nn.Module):
         self.conv_a = ReLUConvBN(c_in, c_out, 3, 2)
         self.conv_b = ReLUConvBN(c_out, c_out, 3, 1)
         self.shortcut = nn.Sequential(
-            nn.AvgPool2d(2, stride=2), nn.Conv2d(c_in, c_out, 1, bias=False)
+            nn.AvgPool2d(2, stride=2, ceil_mode=True), nn.Conv2d(c_in, c_out, 1, bias=False)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

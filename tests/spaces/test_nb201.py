@@ -84,3 +84,14 @@ def test_all_none_cell_outputs_constant_logits(space: NB201Space) -> None:
     model.eval()
     out = model(torch.randn(3, 1, 8, 8))
     assert torch.allclose(out[0], out[1]) and torch.allclose(out[1], out[2])
+
+
+@pytest.mark.parametrize("side", [7, 10, 13])
+def test_odd_sizes_after_a_reduction_build_and_train(side: int) -> None:
+    small = NB201Space(C=4, N=1)
+    for model in (small.build_model(small.from_str(ARCH), (1, side, side), 10),
+                  small.build_supernet((1, side, side), 10)):
+        args = () if model.__class__.__name__ == "NB201Network" else (small.codes([small.from_str(ARCH)])[0],)
+        out = model(torch.randn(2, 1, side, side), *args)
+        out.sum().backward()
+        assert out.shape == (2, 10)
