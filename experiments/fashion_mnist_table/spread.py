@@ -6,7 +6,11 @@ Spread: the standard deviation (and range) of test accuracy among the top 10% of
 validation accuracy, from seed-0 rows (as a search would see them). A table resolves its top only
 when the spread is clearly larger than the noise.
 
-Usage: python experiments/fashion_mnist_table/spread.py TABLE [SECOND_SEED_TABLE]
+A table that is also a cache (``evaluator.table``) holds the archs searches asked for, which are
+not a uniform sample; ``--uniform N`` keeps only the first N archs of the uniform sample
+``pipeline.bench`` draws (``n=N``, sampling seed 0) for the spread.
+
+Usage: python experiments/fashion_mnist_table/spread.py [--uniform N] TABLE [SECOND_SEED_TABLE ...]
 """
 
 from __future__ import annotations
@@ -44,12 +48,27 @@ def figures(table: dict[str, dict[int, dict[str, float]]], metric: str, top: flo
             "median": float(np.median(ranked))}
 
 
+def uniform_prefix(n: int) -> set[str]:
+    """Return the first ``n`` archs of the bench's uniform NB201 sample (sampling seed 0)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from pipeline.bench import arch_list
+    from spaces.nb201 import NB201Space
+
+    return set(arch_list(NB201Space(), n, 0))
+
+
 def main() -> None:
     """Print the figures for every recorded test-accuracy column."""
-    paths = [Path(p) for p in sys.argv[1:]]
+    args = sys.argv[1:]
+    keep = None
+    if args[:1] == ["--uniform"]:
+        keep, args = uniform_prefix(int(args[1])), args[2:]
+    paths = [Path(p) for p in args]
     if not paths:
         sys.exit(__doc__.strip().splitlines()[-1])
     table = read(paths)
+    if keep is not None:
+        table = {a: s for a, s in table.items() if a in keep or any(k != 0 for k in s)}
     metrics = sorted({k for s in table.values() for r in s.values() for k in r if k.startswith("test_acc")})
     keys = ("archs", "pairs", "noise_sd", "all_sd", "top_sd", "top_range", "top_over_noise", "best", "median")
     print(f"{'column':<12} " + " ".join(f"{k:>14}" for k in keys))

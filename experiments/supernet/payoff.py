@@ -18,9 +18,13 @@ sample of the full space (the same archs for every space of a seed), and evoluti
 space with the supernet's score. Ground truth is the stand-alone test accuracy under the table's
 protocol (trained on demand when the table lacks an arch, then appended), never used to steer.
 
-Rows go to ``results.jsonl`` (append-only; a rerun skips finished (seed, space) pairs and resumes
-runs and checkpoints), the paired summary to ``summary.md``, every row to MLflow (experiment
-``supernet-payoff``).
+Then every supernet of the seed ranks every shrunk space's member sample (``cross.jsonl``): on the
+members of a shrunk space, does the supernet trained there rank them better than the one trained
+on the full space? That is the claim of LISSNAS, ABS and NSE, judged like for like.
+
+Rows go to ``results.jsonl`` and ``cross.jsonl`` (append-only; a rerun skips finished work and
+resumes runs and checkpoints), the paired summary to ``summary.md``, each new row to MLflow
+(experiment ``supernet-payoff``).
 
 Usage (the CPU protocol of benchmarks/nb201_fashion_mnist.csv):
   python experiments/supernet/payoff.py --seeds 0-4 --out experiments/supernet/results/payoff
@@ -129,16 +133,29 @@ def listed(space: Any, archs: list[str]) -> Any:
     return ShrunkSpace(space, [pocket])
 
 
-def truth_of(evaluator: Any) -> Callable[[str], dict[str, float]]:
-    """Return arch -> its stand-alone metrics under the protocol (read from the table, else trained and appended)."""
-    memo: dict[str, dict[str, float]] = {}
+class Truth:
+    """Arch -> its stand-alone metrics under the protocol: read from the table, else trained (in parallel) and appended."""
 
-    def truth(arch: str) -> dict[str, float]:
-        if arch not in memo:
-            memo[arch] = evaluator.evaluate(evaluator.space.from_str(arch))
-        return memo[arch]
+    def __init__(self, evaluator: Any, workers: int) -> None:
+        from pipeline.executors import LocalExecutor
 
-    return truth
+        self.evaluator, self.executor = evaluator, LocalExecutor(workers=workers)
+        self.memo: dict[str, dict[str, float]] = {}
+
+    def prefetch(self, archs: list[str]) -> None:
+        """Train the archs not known yet, ``workers`` at a time."""
+        from pipeline.executors import Failure
+
+        todo = [a for a in dict.fromkeys(archs) if a not in self.memo]
+        space = self.evaluator.space
+        for arch, result in zip(todo, self.executor.map(self.evaluator, [space.from_str(a) for a in todo]), strict=True):
+            if isinstance(result, Failure):
+                raise RuntimeError(f"stand-alone training of {arch} failed: {result.error}")
+            self.memo[arch] = result
+
+    def __call__(self, arch: str) -> dict[str, float]:
+        self.prefetch([arch])
+        return self.memo[arch]
 
 
 def uniform_sample(space: Any, setup: Setup, seed: int) -> list[str]:
@@ -148,25 +165,28 @@ def uniform_sample(space: Any, setup: Setup, seed: int) -> list[str]:
     return [pool[i] for i in sorted(pick)]
 
 
-def supernet_row(setup: Setup, seed: int, name: str, members: list[str] | None, uniform: list[str],
-                 evaluator: Any, truth: Callable[[str], dict[str, float]]) -> dict[str, Any]:
-    """Train the supernet on one space, rank its members and the common sample, search it; return the row."""
+def fit(setup: Setup, seed: int, name: str, sampler: Any, evaluator: Any) -> tuple[Any, list[dict[str, float]], float]:
+    """Train (or load the finished checkpoint of) the supernet of one space; return it, its history and its seconds."""
     import torch
 
     from pipeline.supernet.models import build_supernet
-    from pipeline.supernet.search import EvolutionCfg, evolve, rank_correlations
-    from pipeline.supernet.train import TrainCfg, subnet_accuracy, train_supernet
+    from pipeline.supernet.train import TrainCfg, train_supernet
 
     space, splits = evaluator.space, evaluator.dataset.splits
-    region = listed(space, members) if members is not None else None
-    sampler = region if region is not None else space
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the same initial weights in every space of a seed
         model = build_supernet(space, splits.input_shape, splits.num_classes)
     cfg = TrainCfg(setup.epochs, setup.batch_size, setup.lr, 0.9, 1e-4, seed=seed)
     started = time.perf_counter()
     history = train_supernet(model, space, sampler, splits.train, cfg, setup.out / "runs" / f"seed{seed}" / f"supernet-{name}")
-    train_s = time.perf_counter() - started
+    return model, history, time.perf_counter() - started
+
+
+def scorer(model: Any, evaluator: Any, setup: Setup) -> Callable[[str], float]:
+    """Return arch -> its validation accuracy with the supernet's weights (BN recalibrated), memoised."""
+    from pipeline.supernet.train import subnet_accuracy
+
+    space, splits = evaluator.space, evaluator.dataset.splits
     device = next(model.parameters()).device
     memo: dict[str, float] = {}
 
@@ -176,13 +196,34 @@ def supernet_row(setup: Setup, seed: int, name: str, members: list[str] | None, 
                                          setup.batch_size, device)
         return memo[arch]
 
+    score.memo = memo  # type: ignore[attr-defined]
+    return score
+
+
+def inside_sample(members: list[str] | None, uniform: list[str], setup: Setup, seed: int) -> list[str]:
+    """Return the members a space's supernet is judged on: up to ``inside`` of them (the uniform sample for the full space)."""
+    if members is None:
+        return uniform
     rng = np.random.default_rng([seed, 3])
-    inside = (uniform if members is None else
-              [members[i] for i in sorted(rng.choice(len(members), min(setup.inside, len(members)), replace=False))])
+    return [members[i] for i in sorted(rng.choice(len(members), min(setup.inside, len(members)), replace=False))]
+
+
+def supernet_row(setup: Setup, seed: int, name: str, members: list[str] | None, uniform: list[str],
+                 evaluator: Any, truth: Truth) -> dict[str, Any]:
+    """Train the supernet on one space, rank its members and the common sample, search it; return the row."""
+    from pipeline.supernet.search import EvolutionCfg, evolve, rank_correlations
+
+    space = evaluator.space
+    region = listed(space, members) if members is not None else None
+    sampler = region if region is not None else space
+    model, history, train_s = fit(setup, seed, name, sampler, evaluator)
+    score = scorer(model, evaluator, setup)
+    inside = inside_sample(members, uniform, setup, seed)
     row: dict[str, Any] = {"seed": seed, "space": name, "size": float(space.size() if members is None else len(members)),
                            "supernet_epochs": setup.epochs, "supernet_train_s": train_s,
                            "supernet_train_acc": history[-1]["train_acc"],
                            "images_per_s": float(np.mean([h["images_per_s"] for h in history]))}
+    truth.prefetch(inside + uniform)
     for label, archs in (("inside", inside), ("uniform", uniform)):
         corr = rank_correlations([score(a) for a in archs], [truth(a)["test_acc"] for a in archs])
         row.update({f"{label}_{k}": v for k, v in corr.items()})
@@ -192,12 +233,29 @@ def supernet_row(setup: Setup, seed: int, name: str, members: list[str] | None, 
                               EvolutionCfg(16, 4, 4, 0.3), np.random.default_rng([seed, 4]))
     pick = space.to_str(best)
     row.update({"pick": pick, "pick_supernet_acc": fitness, "pick_test_acc": truth(pick)["test_acc"],
-                "pick_val_acc": truth(pick)["val_acc"], "subnets_scored": float(len(memo))})
+                "pick_val_acc": truth(pick)["val_acc"], "subnets_scored": float(len(score.memo))})  # type: ignore[attr-defined]
     if members is not None:  # what the space itself offers: its members' truth, the oracle pick by validation
         known = [truth(a) for a in inside]
         row.update({"members_mean_test": float(np.mean([t["test_acc"] for t in known])),
                     "members_best_val_pick_test": max(known, key=lambda t: t["val_acc"])["test_acc"]})
     return row
+
+
+def cross_rows(setup: Setup, seed: int, spaces: dict[str, list[str] | None], uniform: list[str], evaluator: Any,
+               truth: Truth) -> list[dict[str, Any]]:
+    """Judge every seed's supernet on every shrunk space's member sample: does the space's own supernet rank it better?"""
+    from pipeline.supernet.search import rank_correlations
+
+    judged = {name: inside_sample(members, uniform, setup, seed) for name, members in spaces.items() if members is not None}
+    truth.prefetch([a for archs in judged.values() for a in archs])
+    rows = []
+    for trained_on, members in spaces.items():
+        sampler = listed(evaluator.space, members) if members is not None else evaluator.space
+        score = scorer(fit(setup, seed, trained_on, sampler, evaluator)[0], evaluator, setup)
+        for name, archs in judged.items():
+            corr = rank_correlations([score(a) for a in archs], [truth(a)["test_acc"] for a in archs])
+            rows.append({"seed": seed, "supernet": trained_on, "judged": name, **corr})
+    return rows
 
 
 def done_rows(path: Path) -> list[dict[str, Any]]:
@@ -221,12 +279,12 @@ def append(path: Path, row: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
-def one_seed(setup: Setup, seed: int, done: set[tuple[int, str]]) -> list[dict[str, Any]]:
-    """Make the four spaces of one seed, train and judge a supernet in each not yet done; return the new rows."""
+def one_seed(setup: Setup, seed: int, done: set[tuple[int, str]], crossed: bool) -> list[dict[str, Any]]:
+    """Make the spaces of one seed, train and judge a supernet in each not yet done, then cross-judge; return new rows."""
     from pipeline.run import build
 
     _, evaluator, _ = build(compose(base_overrides(setup, seed)))
-    truth = truth_of(evaluator)
+    truth = Truth(evaluator, setup.workers)
     emitted = shrink(setup, seed, "lissnas", [f"shrink.pockets.target_size={setup.size}"])
     size = len(emitted)
     spaces: dict[str, list[str] | None] = {
@@ -245,6 +303,14 @@ def one_seed(setup: Setup, seed: int, done: set[tuple[int, str]]) -> list[dict[s
         print(f"seed {seed} {name:>10}: size {row['size']:.0f}, inside tau {row['inside_kendall_tau']:+.3f}, "
               f"uniform tau {row['uniform_kendall_tau']:+.3f}, pick test {row['pick_test_acc']:.2f}", flush=True)
         rows.append(row)
+    if not crossed:
+        cross = cross_rows(setup, seed, spaces, uniform, evaluator, truth)
+        for row in cross:
+            append(setup.out / "cross.jsonl", row)
+        own = {r["judged"]: r["kendall_tau"] for r in cross if r["supernet"] == r["judged"]}
+        full = {r["judged"]: r["kendall_tau"] for r in cross if r["supernet"] == "full"}
+        print(f"seed {seed} on each space's members, own vs full supernet tau: "
+              + ", ".join(f"{k} {own[k]:+.3f} vs {full[k]:+.3f}" for k in own), flush=True)
     return rows
 
 
@@ -254,13 +320,39 @@ def paired(rows: list[dict[str, Any]], metric: str, a: str, b: str, tol: float) 
     diffs = [by[(s, a)] - by[(s, b)] for s in sorted({r["seed"] for r in rows})
              if by.get((s, a)) is not None and by.get((s, b)) is not None
              and math.isfinite(by[(s, a)]) and math.isfinite(by[(s, b)])]
+    return counts(diffs, tol)
+
+
+def counts(diffs: list[float], tol: float) -> str:
+    """Return 'better/tied/worse (mean difference)' of paired differences, ties within ``tol``."""
     if not diffs:
         return "-"
     d = np.array(diffs)
     return f"{int((d > tol).sum())}/{int((abs(d) <= tol).sum())}/{int((d < -tol).sum())} ({d.mean():+.3f})"
 
 
-def summary(rows: list[dict[str, Any]], best_test: float) -> str:
+def cross_summary(cross: list[dict[str, Any]]) -> list[str]:
+    """Return the markdown of the cross-judging: every supernet's tau on every shrunk space's members."""
+    if not cross:
+        return []
+    tau = {(r["seed"], r["supernet"], r["judged"]): r["kendall_tau"] for r in cross}
+    seeds = sorted({r["seed"] for r in cross})
+    judged = [s for s in SPACES if any(r["judged"] == s for r in cross)]
+    lines = ["", f"Each supernet ranks each shrunk space's member sample (Kendall tau vs stand-alone test accuracy; "
+             f"mean +- std over seeds {seeds}); rows: the members judged, columns: where the supernet was trained.",
+             "", "| members of | " + " | ".join(SPACES) + " | own vs full (b/t/w) |", "|---|" + "---|" * (len(SPACES) + 1)]
+    for name in judged:
+        cells = []
+        for trained in SPACES:
+            got = [tau[(s, trained, name)] for s in seeds if (s, trained, name) in tau]
+            cells.append(f"{np.nanmean(got):.3f} +- {np.nanstd(got):.3f}" if got else "-")
+        diffs = [tau[(s, name, name)] - tau[(s, "full", name)] for s in seeds
+                 if (s, name, name) in tau and (s, "full", name) in tau]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {counts(diffs, 0.02)} |")
+    return lines
+
+
+def summary(rows: list[dict[str, Any]], cross: list[dict[str, Any]], best_test: float) -> str:
     """Return the markdown summary: per-space mean +- std, then LISSNAS paired against each other space."""
     metrics = [("inside_kendall_tau", 0.02), ("uniform_kendall_tau", 0.02), ("pick_test_acc", 0.05)]
     lines = [f"Seeds: {sorted({r['seed'] for r in rows})}; regret = {best_test:.2f} (best test accuracy in the "
@@ -281,11 +373,13 @@ def summary(rows: list[dict[str, Any]], best_test: float) -> str:
               "| vs | " + " | ".join(m for m, _ in metrics) + " |", "|---|" + "---|" * len(metrics)]
     for other in SPACES[1:]:
         lines.append(f"| {other} | " + " | ".join(paired(rows, m, "lissnas", other, t) for m, t in metrics) + " |")
+    lines += ["", "(The full space's inside sample is the uniform sample, whose truth spans far more than a shrunk "
+              "space's: its inside tau is not like for like; the cross-judging below is.)", *cross_summary(cross)]
     return "\n".join(lines) + "\n"
 
 
-def log_mlflow(setup: Setup, rows: list[dict[str, Any]], text: str) -> None:
-    """Log every row as a run of experiment ``supernet-payoff`` and the summary as an artifact."""
+def log_mlflow(setup: Setup, rows: list[dict[str, Any]]) -> None:
+    """Log this invocation's new rows as runs of experiment ``supernet-payoff``, the summary and cross-judging as artifacts."""
     from pipeline.tracking import Tracker
 
     tracker = Tracker(f"sqlite:///{setup.out}/mlflow.db", "supernet-payoff")
@@ -295,7 +389,9 @@ def log_mlflow(setup: Setup, rows: list[dict[str, Any]], text: str) -> None:
                                  "pick": row["pick"]})
             tracker.metrics(rid, {k: float(v) for k, v in row.items() if isinstance(v, int | float) and math.isfinite(v)})
     with tracker.run("summary", None, {"space": "summary"}) as rid:
-        tracker.artifact(rid, setup.out / "summary.md")
+        for name in ("summary.md", "cross.jsonl"):
+            if (setup.out / name).exists():
+                tracker.artifact(rid, setup.out / name)
 
 
 def main() -> None:
@@ -323,17 +419,18 @@ def main() -> None:
     setup = Setup(args.protocol, args.table.resolve(), args.budget, args.size, args.epochs, args.batch_size, args.lr, args.inside,
                   args.uniform, args.uniform_pool, args.workers, args.out.resolve())
     setup.out.mkdir(parents=True, exist_ok=True)
-    results = setup.out / "results.jsonl"
+    results, cross = setup.out / "results.jsonl", setup.out / "cross.jsonl"
+    new: list[dict[str, Any]] = []
     for seed in parse_seeds(args.seeds):
         done = {(r["seed"], r["space"]) for r in done_rows(results)}
-        if all((seed, s) in done for s in SPACES):
+        crossed = seed in {r["seed"] for r in done_rows(cross)}
+        if all((seed, s) in done for s in SPACES) and crossed:
             continue
-        one_seed(setup, seed, done)
-    rows = done_rows(results)
+        new += one_seed(setup, seed, done, crossed)
     best_test = max(float(r["test_acc"]) for r in _table_rows(setup.table))
-    text = summary(rows, best_test)
+    text = summary(done_rows(results), done_rows(cross), best_test)
     atomic_write_text(setup.out / "summary.md", text)
-    log_mlflow(setup, rows, text)
+    log_mlflow(setup, new)
     print(text)
 
 
