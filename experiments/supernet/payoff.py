@@ -48,6 +48,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from experiments.common import compose_cfg, parse_seeds  # noqa: E402
+
 SPACES = ("lissnas", "rea_topk", "op_pruning", "regnet", "full")
 # The protocol of benchmarks/nb201_fashion_mnist.csv (its README says why): CPU-sized NB201 on Fashion-MNIST.
 CPU_PROTOCOL = ["space=nb201", "dataset=fashion_mnist", "dataset.resolution=8", "dataset.n_train=20000",
@@ -73,26 +75,6 @@ class Setup:
     out: Path
 
 
-def parse_seeds(text: str) -> list[int]:
-    """Parse '0-4' or '0,3,5' into a list of seeds."""
-    if "-" in text:
-        lo, hi = (int(x) for x in text.split("-"))
-        return list(range(lo, hi + 1))
-    return [int(x) for x in text.split(",")]
-
-
-def compose(overrides: list[str]) -> Any:
-    """Compose the pipeline config as `python -m pipeline` would."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from pipeline.schema import register
-
-    register()
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides)
-
-
 def base_overrides(setup: Setup, seed: int) -> list[str]:
     """Return the overrides every pipeline run of this seed shares."""
     return [*setup.protocol, f"evaluator.table={setup.table}", "evaluator.seed=0", f"seed={seed}",
@@ -109,7 +91,7 @@ def shrink(setup: Setup, seed: int, method: str, extra: list[str]) -> list[str]:
     with open(os.devnull, "w") as quiet:
         stdout, sys.stdout = sys.stdout, quiet
         try:
-            result = run(compose([*base_overrides(setup, seed), f"shrink={method}", *extra]), run_dir)
+            result = run(compose_cfg([*base_overrides(setup, seed), f"shrink={method}", *extra]), run_dir)
         finally:
             sys.stdout = stdout
     return ShrunkSpace.load(result.shrunk_space).arch_strs()
@@ -283,7 +265,7 @@ def one_seed(setup: Setup, seed: int, done: set[tuple[int, str]], crossed: bool)
     """Make the spaces of one seed, train and judge a supernet in each not yet done, then cross-judge; return new rows."""
     from pipeline.run import build
 
-    _, evaluator, _ = build(compose(base_overrides(setup, seed)))
+    _, evaluator, _ = build(compose_cfg(base_overrides(setup, seed)))
     truth = Truth(evaluator, setup.workers)
     emitted = shrink(setup, seed, "lissnas", [f"shrink.pockets.target_size={setup.size}"])
     size = len(emitted)

@@ -22,9 +22,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from experiments.common import compose_cfg  # noqa: E402
 from pipeline.artifacts import read_json  # noqa: E402
 from pipeline.run import run  # noqa: E402
-from tests.conftest import compose_cfg  # noqa: E402
 
 KEYS = ("shrunk_kendall_tau", "shrunk_spearman", "random_kendall_tau", "random_spearman", "best_reference")
 
@@ -40,7 +40,7 @@ def one(table: Path, seed: int, sample_from: str, epochs: int, eval_archs: int, 
     for stage in ("supernet", "search"):  # the shrinkage rounds are shared; supernets are not
         if (run_dir / stage).exists():
             (run_dir / stage).rename(folder.with_name(f"{sample_from}-prev-{stage}"))
-    result = run(compose_cfg(*overrides), run_dir)
+    result = run(compose_cfg(list(overrides)), run_dir)
     figures = {**read_json(result.run_dir / "search" / "_done.json")["metrics"],
                "size": read_json(result.run_dir / "emit" / "_done.json")["metrics"]["shrunk_size"]}
     for stage in ("supernet", "search"):
