@@ -157,9 +157,9 @@ def config_digest(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def log_inputs(tracker: Tracker, run_id: str, cfg: DictConfig, table: str | None) -> None:
+def log_inputs(tracker: Tracker, run_id: str, cfg: DictConfig, table: str | None, dataset: Any = None) -> None:
     """Log the run's data as MLflow dataset inputs: the benchmark table and ground truth (by file digest),
-    else the image dataset (by its loading settings)."""
+    else the image dataset ``dataset`` under its own name (by the settings that fix its images)."""
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.sources import LocalArtifactDatasetSource
 
@@ -170,10 +170,10 @@ def log_inputs(tracker: Tracker, run_id: str, cfg: DictConfig, table: str | None
             file = Path(path).expanduser().resolve()
             found.append((MetaDataset(LocalArtifactDatasetSource(str(file)), name=file.name, digest=file_digest(file)),
                           context))
-    if not found and cfg.get("dataset") is not None:
-        settings = {k: v for k, v in OmegaConf.to_container(cfg.dataset, resolve=True).items() if k != "_target_"}
-        root = Path(str(settings.get("root") or ".")).expanduser().resolve()
-        found.append((MetaDataset(LocalArtifactDatasetSource(str(root)), name=str(settings.get("name", "dataset")),
+    if not found and dataset is not None:
+        settings = dataset.settings()
+        root = Path(str(getattr(dataset, "root", None) or ".")).expanduser().resolve()
+        found.append((MetaDataset(LocalArtifactDatasetSource(str(root)), name=str(settings["name"]),
                                   digest=config_digest(settings)), "training"))
     tracker.inputs(run_id, found)
 

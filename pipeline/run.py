@@ -777,7 +777,8 @@ def _run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None, sweep_parent: s
     with tracker.run(name, sweep_parent, tags, resume_id=_recorded_parent(run_dir, cfg.tracking.uri)) as parent:
         write_json(run_dir / PARENT_FILE, {"run_id": parent, "tracking_uri": cfg.tracking.uri})
         tracker.params(parent, record.user_params(cfg, runner.used_keys()))
-        record.log_inputs(tracker, parent, cfg, getattr(runner.evaluator, "path", None))
+        record.log_inputs(tracker, parent, cfg, getattr(runner.evaluator, "path", None),
+                          runner.dataset)
         runner.live = Live(tracker, parent, float(cfg.tracking.get("progress_every_s", 5.0)))
         with system_metrics(parent, cfg.tracking.uri, _system_metrics_on(cfg, runner)):
             history, reason = runner.rounds(parent)

@@ -88,3 +88,26 @@ def test_the_debian_release_loads_with_the_published_sizes() -> None:
     assert (len(splits.train.y), len(splits.val.y), len(splits.test.y)) == (5000, 5000, 10_000)
     assert np.bincount(splits.test.y.numpy()).tolist() == [1000] * 10  # the official test set is balanced
     assert splits.input_shape == (1, 16, 16)
+
+
+def test_a_pipeline_run_on_fashion_mnist_shrinks_trains_a_supernet_and_logs_the_dataset(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    from pipeline.run import run
+    from tests.conftest import compose_cfg
+
+    root = tmp_path / "release"
+    root.mkdir()
+    fake_release(root, n_train=300, n_test=60)
+    cfg = compose_cfg("dataset=fashion_mnist", f"dataset.root={root}", "dataset.resolution=8", "dataset.n_val=60",
+                      "space.C=4", "space.N=1", "evaluator.epochs=1", "shrink.budget=20", "shrink.sample.n_samples=10",
+                      "shrink.explore.batch_size=5", "supernet.train.epochs=1", "supernet.search.population=4",
+                      "supernet.search.generations=1", "supernet.search.eval_archs=4", "executor.workers=1",
+                      "progress=false", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
+    result = run(cfg, tmp_path / "run")
+    parent = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(result.run_id)
+    assert parent.data.tags["dataset"] == "fashion_mnist"
+    assert "supernet/images_per_s" in parent.data.metrics and "search/best_subnet_val_acc" in parent.data.metrics
+    [logged] = parent.inputs.dataset_inputs
+    assert logged.dataset.name == "fashion_mnist" and str(root.resolve()) in logged.dataset.source
+    assert [t.value for t in logged.tags if t.key == "mlflow.data.context"] == ["training"]
