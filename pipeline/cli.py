@@ -160,6 +160,7 @@ def check(argv: list[str], config_name: str = "config") -> Any:
         raise ConfigError(_missing_option(err)) from None
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(_bad_override(err, overrides, name, line.config_dir)) from None
+    _check_added_keys(overrides, cfg, line.config_dir)
     if "seed" in cfg:
         _check_seed(cfg.seed)
     check_finite(cfg)
@@ -169,6 +170,21 @@ def check(argv: list[str], config_name: str = "config") -> Any:
         check_values(OmegaConf.to_container(cfg.shrink, resolve=True))
     _check_writable(cfg, multirun=bool({"-m", "--multirun"} & set(argv)))
     return cfg
+
+
+def _check_added_keys(overrides: list[str], cfg: Any, config_dir: str | None) -> None:
+    """Refuse ``+foo=1`` at the top level: nothing reads a key the config does not declare (a group, ``+space=toy``, is fine)."""
+    dirs = [Path(CONF_DIR), *([Path(config_dir)] if config_dir else [])]
+    known = sorted(str(k) for k in cfg if str(k) != "hydra")
+    for text in overrides:
+        if not text.startswith("+") or "=" not in text:
+            continue
+        key = _key(text)
+        if "." in key or "/" in key or any((d / key).is_dir() for d in dirs):
+            continue
+        others = [k for k in known if k != key]
+        raise ConfigError(f"{text} adds a top-level key {key!r} that nothing reads{closest(key, others)} "
+                          f"(top-level keys: {', '.join(others)}); remove it")
 
 
 def check_finite(cfg: Any) -> None:
@@ -301,7 +317,8 @@ def _bad_override(err: Exception, overrides: list[str], name: str, config_dir: s
         return f"unknown key {key!r}{hint.replace('mean ', f'mean {parent}.' if parent else 'mean ')}"
     if group in TYPED_GROUPS:  # a schema fixes these keys: an unknown one belongs to another method or stage
         return f"unknown key {key!r}: not a setting of this {parent} config (its keys: {', '.join(keys)})"
-    return f"unknown key {key!r} (keys {where}: {', '.join(keys)}; add a new key with +{key}=...)"
+    added = f"; add a new key with +{key}=..." if parent else ""  # a new top-level key is read by nothing
+    return f"unknown key {key!r} (keys {where}: {', '.join(keys)}{added})"
 
 
 TYPED_GROUPS = ("shrink", "supernet", "tracking")  # groups with a schema (pipeline/schema.py)

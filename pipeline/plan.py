@@ -139,8 +139,19 @@ def check_ranges(shrink: dict[str, Any]) -> None:
             raise ConfigError(f"{key}={value!r} must lie in [0, 1)")
         if name in CHOICES and value not in CHOICES[name]:
             raise ConfigError(f"{key}={value!r} is not one of {', '.join(CHOICES[name])}")
+    check_budget_leaves_rounds(shrink)
     if shrink.get("method") == "lissnas":
         check_pockets_can_grow(shrink.get("pockets") or {}, int(shrink.get("budget") or 1))
+
+
+def check_budget_leaves_rounds(shrink: dict[str, Any]) -> None:
+    """Refuse an initial sample that spends the whole budget of a method whose later rounds are what it adds."""
+    later = (shrink.get("plan") or {}).get("later") or []
+    n_samples, budget = (shrink.get("sample") or {}).get("n_samples"), shrink.get("budget")
+    if later and isinstance(n_samples, int) and isinstance(budget, int) and n_samples >= budget:
+        raise ConfigError(f"shrink.sample.n_samples={n_samples} spends all of shrink.budget={budget} in round 0, "
+                          f"leaving nothing for the {shrink.get('method') or 'method'}'s later rounds; "
+                          f"lower shrink.sample.n_samples or raise shrink.budget")
 
 
 def check_pockets_can_grow(pockets: dict[str, Any], budget: int) -> None:

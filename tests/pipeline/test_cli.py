@@ -117,6 +117,9 @@ def test_override_without_a_key_is_one_line(tmp_path: Path) -> None:
     (["supernet.train.lr=nan"], "error: supernet.train.lr=nan is not a finite number"),
     (["evaluator.lr=inf"], "error: evaluator.lr=inf is not a finite number"),
     (["constraints.max_flops=-inf"], "error: constraints.max_flops=-inf is not a finite number"),
+    (["+seeds=1"], "error: +seeds=1 adds a top-level key 'seeds' that nothing reads; did you mean seed?"),
+    (["shrink.sample.n_samples=200"], "error: shrink.sample.n_samples=200 spends all of shrink.budget=200 in round 0"),
+    (["shrink=regnet", "shrink.budget=80"], "error: shrink.sample.n_samples=80 spends all of shrink.budget=80"),
 ])
 def test_composition_mistakes_are_one_line_with_the_closest_name(args: list[str], expected: str) -> None:
     from pipeline.cli import check, normalise_argv
