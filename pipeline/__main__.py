@@ -13,7 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline import CONF_DIR, interrupts
-from pipeline.cli import check, normalise_argv, with_recorded_overrides
+from pipeline.cli import HELP_FLAGS, check, normalise_argv, render_help, with_recorded_overrides
 from pipeline.errors import DOMAIN_ERRORS, domain_cause
 from pipeline.schema import register
 
@@ -110,6 +110,9 @@ def cli() -> None:
     """Console-script entry point (``nas-shrink``): check the command line, run, turn Ctrl-C into one message."""
     argv = normalise_argv(sys.argv[1:])
     try:
+        if any(a in HELP_FLAGS for a in argv):  # Hydra's own help recomposes every group: seconds of CPU
+            print(render_help(argv))
+            return
         cfg = check(argv)
         if cfg is not None and cfg.get("resume"):
             from pipeline.run import resolve_resume

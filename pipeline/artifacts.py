@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import RunFolderError
 from spaces.files import atomic_write, write_json_atomic
 
 Rows = list[dict[str, Any]]
@@ -20,8 +21,14 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """Read a JSON file."""
-    return json.loads(path.read_text())
+    """Read a JSON file; a cut or damaged one is a RunFolderError naming it (this project writes them atomically)."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        fix = ("restore it, or start a new run: it records the run's settings" if path.name == "run.json" else
+               "restore it, or move it aside to recompute what it records")
+        raise RunFolderError(f"{path} is cut or not JSON ({err}); it was damaged after it was written (a copy, a "
+                             f"full disk, an editor): {fix}") from None
 
 
 def write_rows(path: Path, rows: Rows) -> None:

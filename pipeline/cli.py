@@ -187,6 +187,48 @@ def _check_added_keys(overrides: list[str], cfg: Any, config_dir: str | None) ->
                           f"(top-level keys: {', '.join(others)}); remove it")
 
 
+def render_help(argv: list[str]) -> str:
+    """Return ``--help`` for ``argv``'s composition: Hydra's template, filled without Hydra's per-group recomposition."""
+    import string
+
+    from omegaconf import open_dict
+
+    line = split_argv(argv)
+    cfg = check([a for a in argv if a not in HELP_FLAGS])
+    template = str(cfg.hydra.help.template)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    groups = config_groups([Path(CONF_DIR), *([Path(line.config_dir)] if line.config_dir else [])])
+    listed = "\n".join(f"{group}: {', '.join(sorted(options))}" for group, options in sorted(groups.items()))
+    listed += "\n"  # as Hydra lays it out
+    return string.Template(template).safe_substitute(APP_CONFIG_GROUPS=listed, HYDRA_CONFIG_GROUPS="", FLAGS_HELP="",
+                                                     CONFIG=OmegaConf.to_yaml(cfg))
+
+
+HELP_FLAGS = ("--help", "-h")
+
+
+def config_groups(dirs: list[Path]) -> dict[str, set[str]]:
+    """Return every config group and its options: YAML folders under ``dirs`` and the typed schemas' groups."""
+    from hydra.core.config_store import ConfigStore
+
+    groups: dict[str, set[str]] = {}
+    for base in dirs:
+        for file in base.rglob("*.yaml"):
+            if file.parent != base:
+                groups.setdefault(file.parent.relative_to(base).as_posix(), set()).add(file.stem)
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for name, child in node.items():
+            if isinstance(child, dict):
+                walk(child, f"{prefix}{name}/")
+            elif prefix and name.endswith(".yaml"):
+                groups.setdefault(prefix.rstrip("/"), set()).add(name.removesuffix(".yaml"))
+
+    walk(ConfigStore.instance().repo, "")
+    return {g: o for g, o in groups.items() if not g.startswith("hydra")}
+
+
 def check_finite(cfg: Any) -> None:
     """Refuse a NaN or infinite setting anywhere outside Hydra's node: no knob means anything by it."""
     from omegaconf.errors import OmegaConfBaseException

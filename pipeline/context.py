@@ -11,13 +11,10 @@ import numpy as np
 
 from pipeline.artifacts import ARTIFACTS
 from pipeline.constraints import Constraints
+from pipeline.errors import MissingArtifactError
 from pipeline.evaluators.base import Evaluator
 from pipeline.executors import Executor, LocalExecutor
 from spaces.base import SearchSpace
-
-
-class MissingArtifactError(FileNotFoundError):
-    """A stage asked for an artifact that no earlier stage wrote."""
 
 
 def round_dir(run_dir: Path, round_index: int) -> Path:

@@ -11,9 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-
-class DatasetUnavailableError(RuntimeError):
-    """A dataset that cannot be loaded here (offline, missing package); names the fix."""
+from pipeline.errors import DatasetUnavailableError
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,35 @@
-"""The domain errors the entry point reports as one line instead of a traceback."""
+"""The domain errors the entry points report as one line instead of a traceback.
 
-from pipeline.context import MissingArtifactError
-from pipeline.datasets import DatasetUnavailableError
-from pipeline.evaluators.base import EvaluatorError
-from spaces.errors import InvalidArchError, UnknownSpaceError
-from spaces.shrunk import ShrunkSpaceError
+A leaf: it imports nothing of the pipeline, so any module may raise these and the entry point can
+catch them before importing torch. Every one derives from ``spaces.errors.DomainError``.
+"""
+
+from spaces.errors import DomainError, InvalidArchError, UnknownSpaceError
 
 
-class ConfigError(ValueError):
+class ConfigError(DomainError, ValueError):
     """A broken configuration value; names the key and the fix."""
 
 
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (
-    ConfigError, DatasetUnavailableError, EvaluatorError, InvalidArchError,
-    MissingArtifactError, ShrunkSpaceError, UnknownSpaceError,
-)
+class DatasetUnavailableError(DomainError, RuntimeError):
+    """A dataset that cannot be loaded here (offline, missing package); names the fix."""
+
+
+class EvaluatorError(DomainError, ValueError):
+    """Bad evaluator input (missing table, unknown dataset, ...), with the fix in the message."""
+
+
+class MissingArtifactError(DomainError, FileNotFoundError):
+    """A stage asked for an artifact that no earlier stage wrote."""
+
+
+class RunFolderError(DomainError, ValueError):
+    """A run folder's file that cannot be read (cut, corrupt); names the file and what to do."""
+
+
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (DomainError,)
+__all__ = ["DOMAIN_ERRORS", "ConfigError", "DatasetUnavailableError", "DomainError", "EvaluatorError",
+           "InvalidArchError", "MissingArtifactError", "RunFolderError", "UnknownSpaceError", "domain_cause"]
 
 
 def domain_cause(err: BaseException) -> Exception | None:

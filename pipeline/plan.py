@@ -150,7 +150,7 @@ def check_budget_leaves_rounds(shrink: dict[str, Any]) -> None:
     n_samples, budget = (shrink.get("sample") or {}).get("n_samples"), shrink.get("budget")
     if later and isinstance(n_samples, int) and isinstance(budget, int) and n_samples >= budget:
         raise ConfigError(f"shrink.sample.n_samples={n_samples} spends all of shrink.budget={budget} in round 0, "
-                          f"leaving nothing for the {shrink.get('method') or 'method'}'s later rounds; "
+                          f"leaving nothing for the later rounds of shrink={shrink.get('method') or 'lissnas'}; "
                           f"lower shrink.sample.n_samples or raise shrink.budget")
 
 

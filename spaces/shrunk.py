@@ -32,12 +32,13 @@ import numpy as np
 
 from spaces import from_config
 from spaces.base import Arch, SearchSpace
+from spaces.errors import DomainError
 from spaces.files import strict_loads, write_json_atomic
 
 FORMAT, VERSION = "nas-shrink/shrunk-space", 1
 
 
-class ShrunkSpaceError(ValueError):
+class ShrunkSpaceError(DomainError, ValueError):
     """A shrunk-space file that cannot be read; names the file and the field."""
 
 

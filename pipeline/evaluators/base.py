@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from pipeline.errors import EvaluatorError
 from spaces.base import Arch, SearchSpace
-
-
-class EvaluatorError(ValueError):
-    """Bad evaluator input (missing table, unknown dataset, ...), with the fix in the message."""
 
 
 class Evaluator(ABC):

@@ -16,13 +16,13 @@ from pathlib import Path
 import torch
 
 from spaces.base import Arch
-from spaces.errors import InvalidArchError
+from spaces.errors import DomainError, InvalidArchError
 from spaces.files import atomic_write
 from spaces.mobilenet.model import block_plan
 from spaces.mobilenet.space import DEPTHS, LAYERS, STAGES, MobileNetSpace
 
 
-class LatencyError(ValueError):
+class LatencyError(DomainError, ValueError):
     """A latency table that lacks a block the network needs, or cannot be read."""
 
 

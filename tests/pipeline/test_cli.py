@@ -199,3 +199,31 @@ def test_twenty_simultaneous_identical_starts_get_twenty_folders_and_one_result(
     assert len({p.parent.parent for p in paths}) == 20
     members = lambda p: sorted(str(m) for pk in json.loads(p.read_text())["pockets"] for m in pk["members"])  # noqa: E731
     assert all(members(p) == members(paths[0]) for p in paths)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["shrink.budgt=3"], ["shrink.budget=0"], ["+space=nb2011"], ["+foo=1"]])
+def test_help_and_config_refusals_never_import_torch(tmp_path: Path, args: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pipeline", *args], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=HANG_GUARD_S)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert imported and "torch" not in imported and "mlflow" not in imported
+    assert (done.returncode == 0) == (args == ["--help"])
+
+
+def test_help_shows_the_composition_it_was_given(tmp_path: Path) -> None:
+    done = cli(tmp_path, "space=toy", "shrink.budget=70", "--help")
+    assert done.returncode == 0 and "_target_: spaces.toy.ToySpace" in done.stdout and "budget: 70" in done.stdout
+    assert "space: mobilenet, nb101, nb201, nb_macro, toy" in done.stdout
+
+
+def test_resuming_a_folder_with_a_cut_json_file_names_the_file(tmp_path: Path) -> None:
+    done = cli(tmp_path, "space=toy", "supernet=none", "progress=false", "hydra.run.dir=run")
+    assert done.returncode == 0, done.stderr[-2000:]
+    marker = next((tmp_path / "run" / "round_000").glob("*/_done.json"))
+    for cut, fix in ((marker, "move it aside to recompute"), (tmp_path / "run" / "run.json", "start a new run")):
+        text = cut.read_text()
+        cut.write_text(text[: len(text) // 2])
+        line = one_line_error(cli(tmp_path, "resume=run"))
+        assert line.startswith(f"error: {cut.relative_to(tmp_path)} is cut or not JSON") and fix in line, line
+        cut.write_text(text)
