@@ -731,7 +731,7 @@ def _emit(cfg: DictConfig, run_dir: Path, tracker: Tracker, runner: Runner, pare
     """Emit the shrunk space, train and search the supernet when configured; return its path and the run's figures."""
     history, reason = runner.history, runner.reason
     provenance = {"run_id": parent, "seed": int(cfg.seed), "method": runner.loop.method, "git_sha": tags["git_sha"],
-                  "config": _manifest_config(cfg), "stop_reason": reason}
+                  "config": _manifest_config(cfg), "stop_reason": reason, "evaluations": int(runner.spent)}
     last = len(history) - 1 if history else 0
     final = runner.stage("emit", last, parent, emit.Cfg(provenance, runner.choose))
     label = "predicted" if runner.region == "surrogate" else "unevaluated"

@@ -39,7 +39,8 @@ COMMANDS = readme_commands()
 def test_the_readme_has_commands_and_each_is_handled() -> None:
     assert len(COMMANDS) >= 20
     for command in COMMANDS:
-        handled = command.startswith(("python -m pipeline ", "python -m pipeline.bench ", "python -m pipeline.export "))
+        handled = command.startswith(("python -m pipeline ", "python -m pipeline.bench ", "python -m pipeline.export ",
+                                      "python -m pipeline.search "))
         assert handled or any(command.startswith(p) for p in SKIPPED), f"README command not checked here: {command}"
 
 
@@ -67,6 +68,16 @@ def test_bench_command_composes(command: str) -> None:
     from pipeline.cli import check
 
     assert check(_args(command, "python -m pipeline.bench"), "bench") is not None
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c.startswith("python -m pipeline.search ")])
+def test_search_command_composes(command: str) -> None:
+    import pipeline.search  # noqa: F401 - registers the command's schema
+    from pipeline.cli import check
+
+    cfg = check(_args(command, "python -m pipeline.search"), "search")
+    assert cfg is not None
+    pipeline.search.check_settings(cfg)
 
 
 def _run(command: str, cwd: Path, timeout: float = HANG_GUARD_S) -> subprocess.CompletedProcess[str]:

@@ -129,10 +129,15 @@ def table_score(table: Mapping[str, Mapping[str, Any]], metric: str = "val_acc")
     return lambda arch: float(table[arch][metric])
 
 
-def evaluator_oracle(evaluator: Any, executor: Any, budget: int, known: Mapping[str, float] | None = None) -> Oracle:
+BatchScorer = Callable[[list[str]], list[float]]
+
+
+def evaluator_oracle(evaluator: Any, executor: Any, budget: int, known: Mapping[str, float] | None = None,
+                     wrap: Callable[[BatchScorer], BatchScorer] | None = None) -> Oracle:
     """Return an Oracle that scores archs with ``evaluator``, a batch at a time through ``executor`` (local or Ray).
 
     A failed evaluation (``pipeline.executors.Failure``) scores -inf, ranked worst, as in the pipeline.
+    ``wrap`` decorates the batch scorer (e.g. a journal that records and replays evaluations).
     """
     space = evaluator.space
 
@@ -143,4 +148,5 @@ def evaluator_oracle(evaluator: Any, executor: Any, budget: int, known: Mapping[
     def many(archs: list[str]) -> list[float]:
         return [one(r) for r in executor.map(evaluator, [space.from_str(a) for a in archs])]
 
-    return Oracle(lambda arch: many([arch])[0], budget, known, score_many=many)
+    scorer = wrap(many) if wrap else many
+    return Oracle(lambda arch: scorer([arch])[0], budget, known, score_many=scorer)
