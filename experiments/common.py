@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,3 +28,25 @@ def compose_cfg(overrides: list[str]) -> Any:
     register()  # the typed config groups (pipeline/schema.py)
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         return compose("config", overrides=overrides)
+
+
+def top_k(history: list[tuple[str, float]], k: int) -> list[str]:
+    """Return the k best evaluated archs by search score."""
+    return [a for a, _ in sorted(history, key=lambda h: (-h[1], h[0]))[:k]]
+
+
+def picked_regret(scores: Mapping[str, float], truth: Mapping[str, float]) -> float:
+    """Return the test regret of the arch with the best validation score."""
+    arch = max(scores, key=lambda a: (scores[a], a))
+    return float(max(truth.values()) - truth[arch])
+
+
+def paired(rows: list[dict[str, Any]], a: str, b: str, higher_better: bool = True, tol: float = 1e-9) -> str:
+    """Return 'mean_a ± std vs mean_b ± std (better/tied/worse)' over paired rows."""
+    pairs = [(r[a], r[b]) for r in rows if a in r and b in r]
+    if not pairs:
+        return "-"
+    x, y = np.array(pairs).T
+    d = (x - y) if higher_better else (y - x)
+    return (f"{x.mean():.2f} ± {x.std():.2f} vs {y.mean():.2f} ± {y.std():.2f} "
+            f"({int((d > tol).sum())}/{int((abs(d) <= tol).sum())}/{int((d < -tol).sum())})")

@@ -39,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from experiments.common import compose_cfg, parse_seeds  # noqa: E402
+from experiments.common import compose_cfg, paired, parse_seeds, picked_regret, top_k  # noqa: E402
 
 SEARCHERS = ("rea", "local_search", "random", "tpe", "epnas")
 DOWNSTREAM = (50, 100)
@@ -94,17 +94,6 @@ def ball_region(space: Any, history: list[tuple[str, float]], uniform: int, shri
         for arch, hop in neighbourhood(space, seed, shrink["radius"], shrink["pool_per_seed"], rng, feasible).items():
             hops[arch] = min(hops.get(arch, (hop, rank)), (hop, rank))
     return sorted(hops, key=lambda a: (*hops[a], a))[:size]
-
-
-def top_k(history: list[tuple[str, float]], k: int) -> list[str]:
-    """Return the k best evaluated archs by search score."""
-    return [a for a, _ in sorted(history, key=lambda h: (-h[1], h[0]))[:k]]
-
-
-def picked_regret(scores: Mapping[str, float], truth: Mapping[str, float]) -> float:
-    """Return the test regret of the arch with the best validation score."""
-    arch = max(scores, key=lambda a: (scores[a], a))
-    return float(max(truth.values()) - truth[arch])
 
 
 def proxy_score(cfg: Any) -> Callable[[str], float]:
@@ -188,17 +177,6 @@ def one_job(job: dict[str, Any]) -> dict[str, Any]:
             row[f"down{n}/{name}/shrunk"] = picked_regret(inside, truth)
             row[f"down{n}/{name}/full"] = picked_regret(full, truth)
     return row
-
-
-def paired(rows: list[dict[str, Any]], a: str, b: str, higher_better: bool = True, tol: float = 1e-9) -> str:
-    """Return 'mean_a ± std vs mean_b ± std (better/tied/worse)' over paired rows."""
-    pairs = [(r[a], r[b]) for r in rows if a in r and b in r]
-    if not pairs:
-        return "-"
-    x, y = np.array(pairs).T
-    d = (x - y) if higher_better else (y - x)
-    return (f"{x.mean():.2f} ± {x.std():.2f} vs {y.mean():.2f} ± {y.std():.2f} "
-            f"({int((d > tol).sum())}/{int((abs(d) <= tol).sum())}/{int((d < -tol).sum())})")
 
 
 def summary(rows: list[dict[str, Any]]) -> str:

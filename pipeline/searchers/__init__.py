@@ -6,7 +6,16 @@ space) through an ``Oracle`` that counts evaluations the way the pipeline does.
 
 from __future__ import annotations
 
-from pipeline.searchers.base import BudgetSpent, FullDomain, Oracle, ShrunkDomain, evaluator_oracle, table_score
+from pipeline.searchers.base import (
+    BoxDomain,
+    BudgetSpent,
+    FullDomain,
+    MemberDomain,
+    Oracle,
+    ShrunkDomain,
+    evaluator_oracle,
+    table_score,
+)
 from pipeline.searchers.epnas import epnas
 from pipeline.searchers.evolution import rea
 from pipeline.searchers.local import local_search
@@ -14,5 +23,5 @@ from pipeline.searchers.sampling import random_search, tpe
 
 SEARCHERS = {"rea": rea, "local_search": local_search, "random": random_search, "tpe": tpe, "epnas": epnas}
 
-__all__ = ["SEARCHERS", "BudgetSpent", "FullDomain", "Oracle", "ShrunkDomain", "epnas", "evaluator_oracle",
-           "local_search", "random_search", "rea", "table_score", "tpe"]
+__all__ = ["SEARCHERS", "BoxDomain", "BudgetSpent", "FullDomain", "MemberDomain", "Oracle", "ShrunkDomain", "epnas",
+           "evaluator_oracle", "local_search", "random_search", "rea", "table_score", "tpe"]

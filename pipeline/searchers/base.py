@@ -73,6 +73,57 @@ class ShrunkDomain:
         return [a for a in out if a in self.shrunk]
 
 
+class MemberDomain:
+    """A plain set of archs (e.g. a searcher's own top-K): uniform over the set, neighbours inside it."""
+
+    def __init__(self, space: SearchSpace, members: list[str]) -> None:
+        self.space, self.members = space, sorted(set(members))
+        self._set = set(self.members)
+        if not self.members:
+            raise ValueError("a member domain needs at least one arch")
+
+    def size(self) -> int:
+        """Return the number of members."""
+        return len(self.members)
+
+    def __contains__(self, arch: str) -> bool:
+        return arch in self._set
+
+    def sample(self, rng: np.random.Generator) -> str:
+        """Draw a member uniformly."""
+        return self.members[int(rng.integers(len(self.members)))]
+
+    def neighbors(self, arch: str) -> list[str]:
+        """Return the members one decision away."""
+        out = (self.space.to_str(n) for n in self.space.neighbors(self.space.from_str(arch)))
+        return [a for a in out if a in self._set]
+
+
+class BoxDomain:
+    """The per-decision options of some archs (a bounding box, as syne-tune's BoundingBox transfer): their product."""
+
+    def __init__(self, space: Any, archs: list[str]) -> None:
+        codes = [space.from_str(a) for a in archs]
+        self.space = space
+        self.allowed = space.restrict([sorted({arch[i] for arch in codes}) for i in range(len(space.decisions))])
+
+    def size(self) -> int:
+        """Return the box's size (the product of the kept option counts)."""
+        return int(np.prod([len(o) for o in self.allowed]))
+
+    def __contains__(self, arch: str) -> bool:
+        return all(o in opts for o, opts in zip(self.space.from_str(arch), self.allowed, strict=True))
+
+    def sample(self, rng: np.random.Generator) -> str:
+        """Draw an arch of the box uniformly."""
+        return self.space.to_str(self.space.sample_restricted(self.allowed, rng))
+
+    def neighbors(self, arch: str) -> list[str]:
+        """Return the archs of the box one decision away."""
+        out = (self.space.to_str(n) for n in self.space.neighbors(self.space.from_str(arch)))
+        return [a for a in out if a in self]
+
+
 class Oracle:
     """Scores archs, charging one evaluation per new arch; ``known`` scores are free."""
 

@@ -8,17 +8,25 @@ decision changed, inside the domain), appends the child and removes the oldest m
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 
 from pipeline.searchers.base import BudgetSpent, Oracle
 
 
-def rea(domain, oracle: Oracle, rng: np.random.Generator, population: int = 50, tournament: int = 10) -> Oracle:
-    """Run REA until the oracle's budget is spent (or the domain is exhausted)."""
+def rea(domain, oracle: Oracle, rng: np.random.Generator, population: int = 50, tournament: int = 10,
+        initial: Sequence[str] = ()) -> Oracle:
+    """Run REA until the oracle's budget is spent (or the domain is exhausted).
+
+    ``initial`` archs (e.g. a source task's best, for a warm start) fill the population first, in order.
+    """
     pop: deque[tuple[str, float]] = deque()
     stale = 0
+    first = [a for a in dict.fromkeys(initial) if a in domain][:population]
     try:
+        for arch in first:
+            pop.append((arch, oracle(arch)))
         while len(pop) < population and stale < 20 * population:
             arch = domain.sample(rng)
             before = oracle.spent

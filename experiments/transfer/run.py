@@ -1,0 +1,175 @@
+"""Shrink once, search many: is a shrunk space made on a cheap source a better object to transfer than the plain ones?
+
+    python experiments/transfer/run.py --table benchmarks/nb201.csv --seeds 0-9 --workers 2
+
+Per seed and source (NB201; the source shrink is `python -m pipeline` with the benchmark evaluator,
+budget 200, default settings):
+- source ``cifar10``: validation accuracy on CIFAR-10; targets CIFAR-100 and ImageNet16-120;
+- sources ``params`` and ``flops``: data-independent proxies read from the same table (valid on any
+  dataset); target CIFAR-10. Data-dependent proxies (zico, naswot, snip, grad_norm) are left out:
+  they need the target's images, which this table-only study does not have.
+On each target, with N new target evaluations (validation accuracy; test accuracy only judges), REA
+runs in five domains built from the same source evaluations:
+- ``shrunk``: the LISSNAS space emitted on the source;
+- ``full``: the whole space (no transfer);
+- ``rea_topk``: REA's own top-K of 200 source evaluations (K = the shrunk space's size);
+- ``box``: the bounding box (per-decision option set) of the source REA's 10 best archs, as
+  syne-tune's BoundingBox transfer scheduler does;
+- ``warm``: the full space, REA's population seeded with the source REA's best archs (each costs
+  one target evaluation).
+REA's population is min(50, N // 2) with tournament max(2, population // 5) in every domain, so
+N = 25 still evolves. Regret: best target test accuracy minus the test accuracy of the arch with
+the best target validation accuracy among those evaluated; ``val_regret`` is against the
+best-validation arch's test accuracy instead (they differ on ImageNet16-120).
+Rows are appended to results.jsonl as they finish; a rerun skips finished (seed, source) pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from experiments.common import compose_cfg, paired, parse_seeds, top_k  # noqa: E402
+
+SOURCES = {"cifar10": ("cifar10", "val_acc", ("cifar100", "ImageNet16-120")),
+           "params": ("cifar10", "params", ("cifar10",)),
+           "flops": ("cifar10", "flops", ("cifar10",))}
+ARMS = ("shrunk", "full", "rea_topk", "box", "warm")
+NS = (25, 50, 100)
+SOURCE_BUDGET = 200
+BOX_TOP = 10
+
+
+def shrink(table: Path, source: str, seed: int, out: Path) -> tuple[Any, list[tuple[str, float]]]:
+    """Run the pipeline's shrink on the source; return the shrunk space and its evaluations (arch, score)."""
+    from pipeline.artifacts import read_rows
+    from pipeline.run import run
+    from spaces.shrunk import ShrunkSpace
+
+    dataset, metric, _ = SOURCES[source]
+    run_dir = out / "runs" / f"{source}-s{seed}"
+    cfg = compose_cfg(["space=nb201", "evaluator=benchmark", f"evaluator.path={table}", f"dataset={dataset}",
+                       f"evaluator.metric={metric}", f"seed={seed}", f"shrink.budget={SOURCE_BUDGET}", "supernet=none",
+                       "progress=false", "ground_truth=null", "executor.workers=1",
+                       f"tracking.uri=sqlite:///{out}/mlflow.db", "tracking.experiment=transfer-shrink"])
+    result = run(cfg, run_dir)
+    history = [(r["arch"], r["score"]) for path in sorted(run_dir.glob("round_*/evaluate/scores.csv"))
+               for r in read_rows(path) if math.isfinite(r["score"])]
+    return ShrunkSpace.load(result.shrunk_space), history
+
+
+def rea_settings(n: int) -> dict[str, int]:
+    """Return REA's population and tournament for a budget of ``n`` (every domain the same)."""
+    population = min(50, n // 2)
+    return {"population": population, "tournament": max(2, population // 5)}
+
+
+def job(args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Shrink on one source for one seed, then search every target in every domain; return one row per (target, N)."""
+    from pipeline.evaluators.benchmark import read_table
+    from pipeline.searchers import BoxDomain, FullDomain, MemberDomain, Oracle, ShrunkDomain, rea, table_score
+    from spaces.nb201 import NB201Space
+
+    table, source, seed, out = Path(args["table"]), args["source"], int(args["seed"]), Path(args["out"])
+    dataset, metric, targets = SOURCES[source]
+    space = NB201Space()
+    shrunk, history = shrink(table, source, seed, out)
+    source_table = read_table(table, space, dataset)
+    source_rea = rea(FullDomain(space), Oracle(table_score(source_table, metric), SOURCE_BUDGET),
+                     np.random.default_rng([seed, 1]), **rea_settings(SOURCE_BUDGET))
+    ranked = top_k(source_rea.history, len(source_rea.history))
+    domains = {"shrunk": ShrunkDomain(shrunk), "full": FullDomain(space),
+               "rea_topk": MemberDomain(space, ranked[: shrunk.size()]), "box": BoxDomain(space, ranked[:BOX_TOP])}
+    rows = []
+    for target in targets:
+        rows_t = read_table(table, space, target)
+        truth = {a: r["test_acc"] for a, r in rows_t.items()}
+        best_test = max(truth.values())
+        oracle_arch = max(rows_t, key=lambda a: (rows_t[a]["val_acc"], a))
+        for n in args["ns"]:
+            row = {"seed": seed, "source": source, "target": target, "n": n, "shrunk_size": shrunk.size(),
+                   "box_size": domains["box"].size(), "source_evaluations": len(history)}
+            for i, arm in enumerate(ARMS):
+                domain = domains.get(arm, domains["full"])
+                initial = ranked[: rea_settings(n)["population"]] if arm == "warm" else ()
+                found = rea(domain, Oracle(table_score(rows_t), n), np.random.default_rng([seed, 100 + i, n]),
+                            initial=initial, **rea_settings(n))
+                pick = max(found.cache, key=lambda a: (found.cache[a], a))
+                row[f"{arm}/regret"] = best_test - truth[pick]
+                row[f"{arm}/val_regret"] = truth[oracle_arch] - truth[pick]
+                row[f"{arm}/spent"] = found.spent
+            rows.append(row)
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """Return the markdown tables: regret per arm, and the shrunk space paired against each other arm."""
+    lines = ["| source -> target | N | seeds | " + " | ".join(f"{a} regret" for a in ARMS) + " |",
+             "|---|---|---|" + "---|" * len(ARMS)]
+    pairs = ["| source -> target | N | " + " | ".join(f"shrunk vs {a}" for a in ARMS[1:]) + " |",
+             "|---|---|" + "---|" * (len(ARMS) - 1)]
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["source"], r["target"], r["n"]), []).append(r)
+    for (source, target, n), g in sorted(groups.items()):
+        cells = [f"{np.mean([r[f'{a}/regret'] for r in g]):.2f} ± {np.std([r[f'{a}/regret'] for r in g]):.2f}"
+                 for a in ARMS]
+        lines.append(f"| {source} -> {target} | {n} | {len(g)} | " + " | ".join(cells) + " |")
+        pairs.append(f"| {source} -> {target} | {n} | "
+                     + " | ".join(paired(g, "shrunk/regret", f"{a}/regret", higher_better=False, tol=0.005)
+                                  for a in ARMS[1:]) + " |")
+        if target == "ImageNet16-120":
+            pairs.append(f"| {source} -> {target} (vs best-val arch) | {n} | "
+                         + " | ".join(paired(g, "shrunk/val_regret", f"{a}/val_regret", higher_better=False, tol=0.005)
+                                      for a in ARMS[1:]) + " |")
+    legend = ("Regret in test-accuracy points (mean ± std over seeds); paired cells: shrunk mean ± std vs the "
+              "other's (better/tied/worse for the shrunk space, ties within 0.005 points).")
+    return "\n".join(["# Transfer: shrink once on a source, search the target with N evaluations", "", *lines, "",
+                      *pairs, "", legend, ""])
+
+
+def main() -> None:
+    """Run the missing (seed, source) jobs, append their rows, and write summary.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", type=Path, default=ROOT / "benchmarks" / "nb201.csv",
+                        help="the NB201 table with cifar10, cifar100 and ImageNet16-120 rows (pipeline.convert_nb201)")
+    parser.add_argument("--seeds", default="0-9")
+    parser.add_argument("--sources", default=",".join(SOURCES))
+    parser.add_argument("--ns", default=",".join(map(str, NS)))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "transfer" / "results")
+    args = parser.parse_args()
+    if not args.table.is_file():
+        sys.exit(f"error: --table {args.table} not found; convert the NB201 release first "
+                 "(python -m pipeline.convert_nb201 ... --out benchmarks/nb201.csv)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = args.out / "results.jsonl"
+    rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+    done = {(r["seed"], r["source"]) for r in rows}
+    ns = [int(n) for n in args.ns.split(",")]
+    jobs = [{"table": str(args.table.resolve()), "source": s, "seed": seed, "out": str(args.out.resolve()), "ns": ns}
+            for seed in parse_seeds(args.seeds) for s in args.sources.split(",") if (seed, s) not in done]
+    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        for new in pool.map(job, jobs):
+            with results.open("a") as handle:
+                handle.writelines(json.dumps(r) + "\n" for r in new)
+            rows += new
+            print(f"seed {new[0]['seed']} {new[0]['source']}: "
+                  + ", ".join(f"{r['target']} N={r['n']} shrunk {r['shrunk/regret']:.2f} full {r['full/regret']:.2f}"
+                              for r in new if r["n"] == ns[0]), flush=True)
+    (args.out / "summary.md").write_text(summary(rows))
+    print(summary(rows))
+
+
+if __name__ == "__main__":
+    main()
