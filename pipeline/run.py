@@ -692,7 +692,21 @@ def summary_lines(final: dict[str, float], space: SearchSpace, rounds: int, spen
     return [f"emitted: round {int(final['round'])} of rounds 0-{rounds - 1}; {size:,} archs = {size / space.size():.3%} "
             f"of {space.name} ({space.size():,}); {int(final['pockets'])} pockets; "
             f"{evaluated:,} evaluated + {size - evaluated:,} {unevaluated} members",
-            f"evaluations: {spent:,} spent of budget {budget:,}"]
+            f"evaluations: {spent:,} spent of budget {budget:,}", *verdict_lines(final)]
+
+
+def verdict_lines(final: dict[str, float]) -> list[str]:
+    """Return the ground truth's verdict on the emitted space (none without ground truth): quality, regret, recall."""
+    if "gt_mean" not in final:
+        return []
+    line = (f"verdict (ground truth, test accuracy): emitted space mean {final['gt_mean']:.2f}, best "
+            f"{final['gt_best']:.2f} (regret {final['regret']:.2f})")
+    if "recall_top0.1pct" in final:
+        line += (f"; holds {final['recall_top0.1pct']:.0%} of the space's top 0.1% and "
+                 f"{final.get('recall_top1pct', math.nan):.0%} of its top 1%")
+    compared = [f"{name} mean {final[key]:.2f}" for key, name in (("sample_mean_test_acc", "round-0 uniform sample"),
+                                                                   ("gt_full_mean", "whole space")) if key in final]
+    return [line, "  vs " + "; ".join(compared)] if compared else [line]
 
 
 def run(cfg: DictConfig, run_dir: Path, hydra_dir: Path | None = None, sweep_parent: str | None = None,

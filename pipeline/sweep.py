@@ -63,7 +63,10 @@ class MlflowSweepCallback(Callback):
         found = sweep_record(config.hydra.sweep.dir)
         if found:
             tracker = Tracker(config.tracking.uri, config.tracking.experiment)
-            summarise(tracker, found["run_id"], [k for k in found["swept"] if k != "seed"])
+            text = summarise(tracker, found["run_id"], [k for k in found["swept"] if k != "seed"])
+            if text:  # the verdict a sweep was run for, on the console as in the sweep run's note
+                print(f"\n{text.rstrip()}", flush=True)
+            print(f"Sweep run: {tracker.url(found['run_id'])}", flush=True)
             best = Path(config.hydra.sweep.dir) / "optimization_results.yaml"  # written by hydra-optuna-sweeper
             if best.is_file():
                 tracker.artifact(found["run_id"], best, "summary")
@@ -71,15 +74,15 @@ class MlflowSweepCallback(Callback):
             tracker.client.set_terminated(found["run_id"])
 
 
-def summarise(tracker: Any, sweep_id: str, group_keys: list[str]) -> None:
-    """Put the jobs' table, per-setting mean +- std and a comparison figure on the sweep run."""
+def summarise(tracker: Any, sweep_id: str, group_keys: list[str]) -> str:
+    """Put the jobs' table, per-setting mean +- std and a comparison figure on the sweep run; return the table's text."""
     from pipeline.sweep_summary import job_rows, markdown, mean_std, plot
 
     jobs = tracker.client.search_runs([tracker.experiment_id], f"tags.mlflow.parentRunId = '{sweep_id}'",
                                       max_results=50000, order_by=["attributes.start_time ASC"])
     rows = job_rows(jobs, group_keys)
     if not rows:
-        return
+        return ""
     share_inputs(tracker, sweep_id, jobs)
     stats = mean_std(rows)
     # sweep/<metric>/<setting>_mean: one chart section per metric, holding every setting.
@@ -95,6 +98,7 @@ def summarise(tracker: Any, sweep_id: str, group_keys: list[str]) -> None:
         write_rows(Path(folder) / "jobs.csv", rows)
         plot(Path(folder) / "comparison.png", rows)
         tracker.artifacts(sweep_id, Path(folder), "summary")
+    return text
 
 
 def share_inputs(tracker: Any, sweep_id: str, jobs: list[Any]) -> None:

@@ -227,3 +227,17 @@ def test_resuming_a_folder_with_a_cut_json_file_names_the_file(tmp_path: Path) -
         line = one_line_error(cli(tmp_path, "resume=run"))
         assert line.startswith(f"error: {cut.relative_to(tmp_path)} is cut or not JSON") and fix in line, line
         cut.write_text(text)
+
+
+def test_a_ground_truth_run_and_a_three_method_sweep_print_their_verdict(tmp_path: Path, toy_table: Path) -> None:
+    table = ["space=toy", "evaluator=benchmark", f"evaluator.path={toy_table}", "supernet=none", "progress=false",
+             "shrink.budget=24"]
+    single = cli(tmp_path, *table, "shrink.pockets.good_quantile=0.5", "shrink.sample.n_samples=8", "hydra.run.dir=one")
+    assert single.returncode == 0, single.stderr[-2000:]
+    assert "verdict (ground truth, test accuracy): emitted space mean" in single.stdout
+    assert "vs round-0 uniform sample mean" in single.stdout
+    sweep = cli(tmp_path, "-m", *table, "shrink=lissnas,topk,random", "hydra.sweep.dir=sweep")
+    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    tail = sweep.stdout[sweep.stdout.rindex("\n\n"):]  # the sweep's summary comes after the last job
+    assert all(f"| {method} " in tail or f"shrink={method}" in tail for method in ("lissnas", "topk", "random")), tail
+    assert "Sweep run: http://127.0.0.1:5000/#/experiments/" in sweep.stdout.splitlines()[-1]
