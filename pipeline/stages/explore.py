@@ -46,7 +46,7 @@ class Cfg:
     explore_pockets: int = 4  # acquisition=ucb: localities sharing the batch
     seeds_per_pocket: int = 3  # acquisition=ucb: a pocket's best archs whose neighbours are candidates
     radius: int = 2  # acquisition=ucb: an arch within this distance of a pocket seed joins that pocket
-    mutation_fraction: float = 0.0  # acquisition=ucb: share of the batch spent on REA-style mutations instead
+    mutation_fraction: float = 0.5  # acquisition=ucb: share of the batch spent on REA-style mutations instead
     kappa: float = 0.5  # acquisition=ucb: weight of the surrogate's spread (exploration)
     trees: int = 100  # surrogate ensemble size
 

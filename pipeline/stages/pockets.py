@@ -51,7 +51,7 @@ class Cfg:
     good_quantile: float  # "good" = score >= this quantile of the round-0 uniform sample
     max_pockets: int  # at most this many pockets per round
     min_pocket_size: int  # a locality smaller than this is not (yet) a pocket
-    region: str = "members"  # emitted pocket: surrogate-filled neighbourhood, its evaluated members, or a whole ball
+    region: str = "surrogate"  # emitted pocket: surrogate-filled neighbourhood, its evaluated members, or a whole ball
     target_size: int = 100  # region=surrogate: archs in the emitted space (evaluated + predicted)
     target_fraction: float = 0.0  # region=surrogate: if > 0, the size is this share of the space instead
     pool_per_seed: int = 2000  # region=surrogate: candidate archs per seed and hop level (a random subset beyond)

@@ -8,6 +8,7 @@ import pytest
 from pipeline.cli import check
 from pipeline.errors import ConfigError
 from pipeline.schema import shrink_schemas
+from tests.conftest import ROOT
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -127,3 +128,32 @@ def test_a_new_method_is_one_yaml_of_stage_nodes_and_a_plan(tmp_path, toy_table)
     with pytest.raises(ConfigError, match=r"shrink.pockets is not a stage of method best_of_sample"):
         run(without_hydra(check(["--config-dir", str(tmp_path / "conf"), "shrink=best_of_sample", "space=toy",
                                  "+shrink.pockets.radius=2"])), tmp_path / "other")
+
+
+def test_every_stage_default_is_the_one_the_pipeline_composes() -> None:
+    """A stage test that builds a stage's Cfg runs the default the pipeline runs: the two never disagree."""
+    import dataclasses
+    import importlib
+
+    from omegaconf import OmegaConf
+
+    from pipeline.schema import node_owner, stage_cfg
+
+    owners = {**{f"shrink.{n}": node_owner(n) for n in ("sample", "explore", "graph", "pockets", "latent")},
+              "shrink.select": stage_cfg("select"), "shrink.refine": stage_cfg("refine"),
+              "supernet.train": stage_cfg("supernet"), "supernet.search": stage_cfg("search")}
+    composed = {method: {g: OmegaConf.to_container(check([f"shrink={method}", "space=toy"])[g], resolve=False)
+                         for g in ("shrink", "supernet")} for method in ("lissnas", "topk", "regnet")}
+    compared = 0
+    for key, (path, class_name) in owners.items():
+        module = importlib.import_module(".".join(path.resolve().relative_to(ROOT).with_suffix("").parts))
+        group, node = key.split(".")
+        values = next(c[group][node] for c in composed.values() if node in c[group])
+        for f in dataclasses.fields(getattr(module, class_name)):
+            if f.default is dataclasses.MISSING or f.name not in values:
+                continue
+            if f.name == "rule" or str(values[f.name]).startswith("${"):  # a method's own rule; a reference to a knob
+                continue
+            assert values[f.name] == f.default, f"{key}.{f.name}: dataclass {f.default!r}, composed {values[f.name]!r}"
+            compared += 1
+    assert compared >= 20

@@ -113,7 +113,7 @@ def test_ucb_explore_shares_the_batch_across_localities_by_the_surrogate(tmp_pat
     run_round0(tmp_path, toy_table, n=10)
     ctx = context(tmp_path, toy_table, 1, "explore")
     cfg = explore.Cfg(seeds_per_round=2, neighbors_per_seed=3, fresh_samples=0, batch_size=4, kappa=0.5, trees=20,
-                      explore_pockets=2, seeds_per_pocket=2, radius=1)
+                      explore_pockets=2, seeds_per_pocket=2, radius=1, mutation_fraction=0.0)
     explore.run(ctx, cfg)
     rows = ctx.load("proposals")
     evaluated = ctx.evaluated()
