@@ -161,6 +161,10 @@ def check(argv: list[str], config_name: str = "config") -> Any:
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(_bad_override(err, overrides, name, line.config_dir)) from None
     _check_added_keys(overrides, cfg, line.config_dir)
+    if "executor" in cfg:
+        check_executor(cfg.executor)
+    if "tracking" in cfg:
+        check_tracking_uri(str(cfg.tracking.uri))
     if "seed" in cfg:
         _check_seed(cfg.seed)
     check_finite(cfg)
@@ -227,6 +231,42 @@ def config_groups(dirs: list[Path]) -> dict[str, set[str]]:
 
     walk(ConfigStore.instance().repo, "")
     return {g: o for g, o in groups.items() if not g.startswith("hydra")}
+
+
+# executor knob -> (what it must be, test): checked at composition, so no evaluation ever starts with it
+EXECUTOR_KNOBS: dict[str, tuple[str, Any]] = {
+    "retries": ("an integer >= 0", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+    "workers": ("a positive integer or auto", lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool)
+                                                                         and v >= 1)),
+    "threads": ("a positive integer or auto", lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool)
+                                                                         and v >= 1)),
+    "spawn_after_s": ("a number of seconds >= 0", lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+                      and math.isfinite(v) and v >= 0),
+    "batch_size": ("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    "num_cpus": ("a number >= 0", lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= 0),
+    "num_gpus": ("a number >= 0", lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= 0),
+}
+
+
+def check_executor(node: Any) -> None:
+    """Refuse an executor setting of the wrong type or range, naming the key (the group has no schema)."""
+    for key, value in OmegaConf.to_container(node, resolve=True).items():
+        if key in EXECUTOR_KNOBS and not EXECUTOR_KNOBS[key][1](value):
+            raise ConfigError(f"executor.{key}={value!r} must be {EXECUTOR_KNOBS[key][0]}")
+
+
+TRACKING_SCHEMES = ("sqlite:///", "http://", "https://", "postgresql://", "mysql://", "mssql://", "databricks")
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Refuse a tracking store MLflow would reject deep inside a run: a file store, or an unknown scheme."""
+    if uri.startswith(TRACKING_SCHEMES):
+        return
+    if uri.startswith("file:") or "://" not in uri:
+        raise ConfigError(f"tracking.uri={uri!r} is a file store, which MLflow no longer develops; use an embedded "
+                          "SQLite store (tracking.uri=sqlite:///mlflow.db) or a server (http://host:5000)")
+    raise ConfigError(f"tracking.uri={uri!r}: unknown scheme {uri.split('://')[0]!r}; use sqlite:///PATH, "
+                      "http(s)://HOST:PORT or a database URI (postgresql://, mysql://, mssql://)")
 
 
 def check_finite(cfg: Any) -> None:
