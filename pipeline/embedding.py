@@ -29,6 +29,8 @@ from torch.nn import functional as F
 from spaces.base import Arch, SearchSpace
 from spaces.files import atomic_write
 
+ENCODER_THREADS = 1  # torch threads of the encoder's training (like an evaluation's: pipeline/threads.py)
+
 
 @dataclass(frozen=True)
 class EmbeddingCfg:
@@ -164,14 +166,24 @@ def cache_key(space: SearchSpace, cfg: EmbeddingCfg) -> str:
 
 def cached_encoder(space: SearchSpace, cfg: EmbeddingCfg, folder: Path, progress: bool = False) -> GraphVAE:
     """Load the encoder of (space, cfg) from ``folder``, training and saving it once when absent."""
+    from pipeline.locks import exclusive
+    from pipeline.threads import torch_threads
+
     path = Path(folder) / f"{cache_key(space, cfg)}.pt"
-    model = GraphVAE(len(space.graph_ops()), cfg)
-    if path.is_file():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return model.eval()
-    model = train_encoder(space, training_archs(space, cfg), cfg, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
+    # Runs started together wait for the first to train it, then load it: one training, not one per run.
+    with exclusive(path.with_name(path.name + ".lock"), f"encoder cache {path}", wait=True):
+        model = GraphVAE(len(space.graph_ops()), cfg)
+        if path.is_file():
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return model.eval()
+        archs = training_archs(space, cfg)
+        if progress:
+            print(f"training the arch2vec encoder of {space.name} once ({len(archs):,} archs, {cfg.steps:,} steps, "
+                  f"{ENCODER_THREADS} CPU thread; cached in {path} for every later run)", flush=True)
+        with torch_threads(ENCODER_THREADS):  # fixed: torch's default oversubscribes a loaded machine
+            model = train_encoder(space, archs, cfg, progress)
+        atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
     return model
 
 
