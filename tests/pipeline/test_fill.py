@@ -90,3 +90,16 @@ def test_target_fraction_overrides_target_size() -> None:
     cfg = Cfg(radius=2, good_quantile=0.8, max_pockets=8, min_pocket_size=2, region="surrogate", target_size=100)
     assert target_size(SPACE, cfg) == 100
     assert target_size(SPACE, Cfg(**{**cfg.__dict__, "target_fraction": 0.01})) == 157  # ceil(0.01 * 15,625)
+
+
+def test_a_seed_that_would_keep_fewer_than_min_size_archs_gives_its_places_to_the_others() -> None:
+    rng = np.random.default_rng(0)
+    evaluated = [ALL[i] for i in rng.choice(len(ALL), 150, replace=False)]
+    scores = synthetic_scores(evaluated)
+    seeds = sorted(scores, key=lambda a: -scores[a])[:6]
+    free = fill_pockets(SPACE, seeds, scores, 2, 120, np.random.default_rng(1), trees=30)
+    sizes = sorted(len(p["members"]) for p in free)
+    assert len(sizes) > 1 and sizes[0] < 30  # without a floor, some pockets are small
+    floored = fill_pockets(SPACE, seeds, scores, 2, 120, np.random.default_rng(1), trees=30, min_size=sizes[0] + 1)
+    assert all(len(p["members"]) > sizes[0] for p in floored)
+    assert sum(len(p["members"]) for p in floored) == 120 and len(floored) < len(free)
