@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import ConfigError
 from pipeline.locks import exclusive
 
 # Alembic and MLflow print a line per migration step when a fresh SQLite store is created; keep output readable.
@@ -67,8 +68,6 @@ def check_server(uri: str, timeout: float = 5.0) -> None:
     except urllib.error.HTTPError:
         return  # the server answered (a proxy or an older server without /health): let MLflow talk to it
     except (OSError, ValueError) as err:
-        from pipeline.errors import ConfigError  # here: pipeline.errors imports modules that import this one
-
         reason = getattr(err, "reason", err)
         raise ConfigError(f"tracking.uri={uri!r}: no MLflow server answers ({reason}); start one with "
                           f"`mlflow server --host 0.0.0.0 --port 5000` or drop tracking.uri for the "
@@ -85,13 +84,41 @@ def create_store(db: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     db.parent.mkdir(parents=True, exist_ok=True)
+    for stale in db.parent.glob(f"{db.name}.creating-*"):  # left by a creator that was killed; the caller holds the lock
+        stale.unlink(missing_ok=True)
     tmp = db.with_name(f"{db.name}.creating-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
     try:
         MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments(max_results=1)  # runs the schema migrations
         os.replace(tmp, db)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _disk_full(err: BaseException, db: Path) -> bool:
+    """Tell whether ``err`` came from a full disk (SQLite's message, ENOSPC, or no room left beside ``db``)."""
+    import errno
+    import shutil
+
+    chain, current = [], err
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    if any("disk is full" in str(e).lower() or getattr(e, "errno", None) == errno.ENOSPC for e in chain):
+        return True
+    try:
+        return shutil.disk_usage(db.parent).free < 1 << 20
+    except OSError:
+        return False
+
+
+def _free(db: Path) -> str:
+    """Return the free space beside ``db``, for a message."""
+    import shutil
+
+    try:
+        return f"{shutil.disk_usage(db.parent).free / 2**20:.1f} MiB"
+    except OSError:
+        return "unknown"
 
 
 KIND_TAG = "mlflow.experimentKind"
@@ -119,10 +146,11 @@ class Tracker:
                 self.client = MlflowClient(tracking_uri=uri)
                 found = retry_locked(self.client.get_experiment_by_name, experiment)
             except Exception as err:
+                if db is not None and _disk_full(err, db):
+                    raise ConfigError(f"MLflow store {db}: the disk holding it is full ({_free(db)} free); free some "
+                                      "space and run again, or set tracking.uri to a store elsewhere") from None
                 if db is None or "alembic" not in str(err).lower():
                     raise
-                from pipeline.errors import ConfigError  # here: pipeline.errors imports modules that import this one
-
                 raise ConfigError(f"MLflow store {db} was left half-created (a process died while creating it): "
                                   f"move it aside (mv {db} {db}.broken) and run again, or set tracking.uri") from None
         self.experiment_id = found.experiment_id if found else self._create(experiment)

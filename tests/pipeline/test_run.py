@@ -210,3 +210,27 @@ def test_a_half_created_sqlite_store_is_one_line_saying_how_to_recover(tmp_path:
     db = tmp_path / "mlflow.db"
     with pytest.raises(ConfigError, match=rf"MLflow store {db} was left half-created .*mv {db} {db}.broken"):
         Tracker(f"sqlite:///{db}", "nas-shrink")
+
+
+def test_a_full_disk_is_named_as_the_cause_not_a_half_created_store(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow.tracking
+
+    from pipeline.tracking import Tracker
+
+    def full(self, name):  # what SQLite says when the store cannot grow
+        raise RuntimeError("(sqlite3.OperationalError) database or disk is full [alembic upgrade]")
+
+    monkeypatch.setattr(mlflow.tracking.MlflowClient, "get_experiment_by_name", full)
+    db = tmp_path / "mlflow.db"
+    with pytest.raises(ConfigError, match=rf"MLflow store {db}: the disk holding it is full"):
+        Tracker(f"sqlite:///{db}", "nas-shrink")
+
+
+def test_a_killed_store_creation_leaves_nothing_behind_for_long(tmp_path: Path) -> None:
+    from pipeline.tracking import Tracker
+
+    db = tmp_path / "mlflow.db"
+    (tmp_path / "mlflow.db.creating-999999").write_text("half")  # a creator killed mid-migration
+    Tracker(f"sqlite:///{db}", "nas-shrink")
+    assert db.is_file() and not list(tmp_path.glob("mlflow.db.creating-*"))
