@@ -50,7 +50,7 @@ SOURCE_BUDGET = 200
 BOX_TOP = 10
 
 
-def shrink(table: Path, source: str, seed: int, out: Path) -> tuple[Any, list[tuple[str, float]]]:
+def shrink(table: Path, source: str, seed: int, out: Path, extra: list[str]) -> tuple[Any, list[tuple[str, float]]]:
     """Run the pipeline's shrink on the source; return the shrunk space and its evaluations (arch, score)."""
     from pipeline.artifacts import read_rows
     from pipeline.run import run
@@ -61,7 +61,7 @@ def shrink(table: Path, source: str, seed: int, out: Path) -> tuple[Any, list[tu
     cfg = compose_cfg(["space=nb201", "evaluator=benchmark", f"evaluator.path={table}", f"dataset={dataset}",
                        f"evaluator.metric={metric}", f"seed={seed}", f"shrink.budget={SOURCE_BUDGET}", "supernet=none",
                        "progress=false", "ground_truth=null", "executor.workers=1",
-                       f"tracking.uri=sqlite:///{out}/mlflow.db", "tracking.experiment=transfer-shrink"])
+                       f"tracking.uri=sqlite:///{out}/mlflow.db", "tracking.experiment=transfer-shrink", *extra])
     result = run(cfg, run_dir)
     history = [(r["arch"], r["score"]) for path in sorted(run_dir.glob("round_*/evaluate/scores.csv"))
                for r in read_rows(path) if math.isfinite(r["score"])]
@@ -83,7 +83,7 @@ def job(args: dict[str, Any]) -> list[dict[str, Any]]:
     table, source, seed, out = Path(args["table"]), args["source"], int(args["seed"]), Path(args["out"])
     dataset, metric, targets = SOURCES[source]
     space = NB201Space()
-    shrunk, history = shrink(table, source, seed, out)
+    shrunk, history = shrink(table, source, seed, out, list(args.get("overrides", [])))
     source_table = read_table(table, space, dataset)
     source_rea = rea(FullDomain(space), Oracle(table_score(source_table, metric), SOURCE_BUDGET),
                      np.random.default_rng([seed, 1]), **rea_settings(SOURCE_BUDGET))
@@ -148,6 +148,8 @@ def main() -> None:
     parser.add_argument("--ns", default=",".join(map(str, NS)))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "transfer" / "results")
+    parser.add_argument("--override", action="append", default=[],
+                        help="a pipeline override of the source shrink (e.g. shrink.pockets.max_pockets=16); use its own --out")
     args = parser.parse_args()
     if not args.table.is_file():
         sys.exit(f"error: --table {args.table} not found; convert the NB201 release first "
@@ -157,7 +159,8 @@ def main() -> None:
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
     done = {(r["seed"], r["source"]) for r in rows}
     ns = [int(n) for n in args.ns.split(",")]
-    jobs = [{"table": str(args.table.resolve()), "source": s, "seed": seed, "out": str(args.out.resolve()), "ns": ns}
+    jobs = [{"table": str(args.table.resolve()), "source": s, "seed": seed, "out": str(args.out.resolve()), "ns": ns,
+             "overrides": args.override}
             for seed in parse_seeds(args.seeds) for s in args.sources.split(",") if (seed, s) not in done]
     with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
         for new in pool.map(job, jobs):
