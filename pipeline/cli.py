@@ -328,8 +328,17 @@ def with_recorded_overrides(argv: list[str], run_dir: Path) -> list[str]:
     if not recorded_file.is_file():
         return argv
     recorded = migrate([str(o) for o in OmegaConf.load(recorded_file)])
+    launch = run_dir / LAUNCH_FILE
+    if launch.is_file():  # a supernet trained by torchrun (pipeline.supernet) after a supernet=none run: search it
+        from pipeline.artifacts import read_json
+
+        trained = [str(o) for o in read_json(launch)["overrides"]]
+        recorded = [o for o in recorded if _key(o).partition(".")[0] != "supernet"] + trained
     given = {_key(a) for a in split_argv(argv).overrides}
     return [o for o in recorded if _key(o) not in given and _key(o) != "resume"] + argv
+
+
+LAUNCH_FILE = "supernet/launch.json"  # written by `torchrun -m pipeline.supernet RUN_DIR`: the settings it trained with
 
 
 def migrate(overrides: list[str]) -> list[str]:

@@ -38,8 +38,8 @@ def main(argv: list[str]) -> int:
     """Train the supernet stage of ``argv[0]`` (a run directory) under the current launch."""
     from omegaconf import OmegaConf
 
-    from pipeline.artifacts import read_json
-    from pipeline.cli import check, with_recorded_overrides
+    from pipeline.artifacts import read_json, write_json
+    from pipeline.cli import LAUNCH_FILE, check, with_recorded_overrides
     from pipeline.locks import exclusive
     from pipeline.run import LOCK_FILE, Runner, prepare_run_dir
     from pipeline.supernet.train import world
@@ -61,6 +61,8 @@ def main(argv: list[str]) -> int:
                                                           set_aside=rank == 0)
         runner._run_stage(ctx, stage_cfg, marker, settings, write=rank == 0)
     if rank == 0:
+        # What the resume must run with: a run made with supernet=none would otherwise never search this supernet.
+        write_json(run_dir / LAUNCH_FILE, {"overrides": ["supernet=spos", "supernet.enabled=true", *argv[1:]]})
         print(f"supernet trained: {ctx.folder}; finish with: python -m pipeline resume={run_dir}")
     return 0
 

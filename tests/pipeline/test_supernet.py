@@ -281,3 +281,27 @@ def test_extracted_subnet_computes_exactly_the_supernet_path(space) -> None:
     subnet = extract_subnet(supernet, space, arch, (1, 16, 16), 10).eval()
     x = torch.randn(4, 1, 16, 16)
     assert torch.allclose(supernet.eval()(x, space.codes([arch])[0]), subnet(x), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_readme_torchrun_recipe_followed_literally_ends_with_a_searched_logged_supernet(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import HANG_GUARD_S, ROOT
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, env=env,
+                              timeout=HANG_GUARD_S)
+
+    first = cli("-m", "pipeline", "supernet=none", "shrink.budget=30", "shrink.sample.n_samples=10", "space.C=4",
+                "space.N=1", "evaluator.epochs=1", "progress=false", "executor.workers=1", "hydra.run.dir=run")
+    assert first.returncode == 0, first.stderr[-2000:]
+    trained = cli("-m", "torch.distributed.run", "--nproc_per_node=1", f"--master_port={free_port()}",
+                  "-m", "pipeline.supernet", "run", "supernet.train.epochs=1")
+    assert trained.returncode == 0 and "finish with: python -m pipeline resume=run" in trained.stdout, trained.stderr
+    resumed = cli("-m", "pipeline", "resume=run")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "best subnet found: |" in resumed.stdout and "supernet epoch" not in resumed.stdout  # searched, not retrained
