@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +31,51 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from pipeline.run import resolve_resume, run
     from pipeline.sweep import sweep_record
 
     hydra_cfg = HydraConfig.get()
     hydra_out = Path(hydra_cfg.runtime.output_dir)
     sweep = sweep_record(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else {}
+    parallel = hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.runtime.choices.get("hydra/launcher") not in (None, "basic")
+    with job_prefix(f"[job {hydra_cfg.job.num}] ") if parallel else contextlib.nullcontext():
+        return _job(cfg, hydra_cfg, hydra_out, sweep)
+
+
+@contextlib.contextmanager
+def job_prefix(prefix: str) -> Iterator[None]:
+    """Prefix every line this job prints, so the jobs of a parallel sweep (joblib) read apart on one console."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Prefixed(sys.stdout, prefix), Prefixed(sys.stderr, prefix)
+    try:
+        yield
+    finally:
+        sys.stdout.flush(), sys.stderr.flush()
+        sys.stdout, sys.stderr = saved
+
+
+class Prefixed:
+    """A text stream that puts ``prefix`` at the start of every line it passes on."""
+
+    def __init__(self, stream: Any, prefix: str) -> None:
+        self.stream, self.prefix, self.at_start = stream, prefix, True
+
+    def write(self, text: str) -> int:
+        """Write ``text`` with the prefix at each line start."""
+        out = []
+        for piece in text.splitlines(keepends=True):
+            out.append((self.prefix if self.at_start else "") + piece)
+            self.at_start = piece.endswith("\n")
+        self.stream.write("".join(out))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _job(cfg: DictConfig, hydra_cfg: Any, hydra_out: Path, sweep: dict[str, Any]) -> float | None:
+    """Run one job of the command (or the command itself) and print where its results are."""
+    from pipeline.run import resolve_resume, run
+
     try:
         run_dir = resolve_resume(str(cfg.resume), cfg.tracking.uri, cfg.tracking.experiment) if cfg.resume else hydra_out
         RUN_DIR[:] = [run_dir]

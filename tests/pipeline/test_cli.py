@@ -246,3 +246,15 @@ def test_a_ground_truth_run_and_a_three_method_sweep_print_their_verdict(tmp_pat
     tail = sweep.stdout[sweep.stdout.rindex("\n\n"):]  # the sweep's summary comes after the last job
     assert all(f"| {method} " in tail or f"shrink={method}" in tail for method in ("lissnas", "topk", "random")), tail
     assert "Sweep run: http://127.0.0.1:5000/#/experiments/" in sweep.stdout.splitlines()[-1]
+
+
+def test_lines_of_a_parallel_sweeps_job_carry_its_number() -> None:
+    import io
+
+    from pipeline.__main__ import Prefixed
+
+    sink = io.StringIO()
+    out = Prefixed(sink, "[job 3] ")
+    out.write("round 0\nround")
+    out.write(" 1\n\nemitted\n")
+    assert sink.getvalue() == "[job 3] round 0\n[job 3] round 1\n[job 3] \n[job 3] emitted\n"
