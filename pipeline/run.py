@@ -247,7 +247,10 @@ def check_constraints(evaluator: Evaluator, constraints: Constraints, cache_dir:
         return
     missing = [k for k in constraints.bounds() if k not in evaluator.columns]
     if missing:
-        hint = (f"devices measured there: {', '.join(evaluator.devices()) or 'none'}" if missing[0].startswith("latency_")
+        measured = ", ".join(evaluator.devices())
+        hint = (f"devices measured there: {measured}" if missing[0].startswith("latency_") and measured else
+                "it has no latency columns: convert with the latency file (python -m pipeline.convert_nb201 SOURCE ... "
+                "--latency nb201_latency_ms.csv --out PATH)" if missing[0].startswith("latency_")
                 else "rebuild or reconvert the table with costs")
         raise ConfigError(f"constraints.{constraints.name(missing[0])} needs column {missing[0]!r}, which "
                           f"{str(evaluator.path)!r} lacks; {hint}")

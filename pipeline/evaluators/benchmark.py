@@ -38,17 +38,26 @@ from spaces.errors import InvalidArchError
 
 REQUIRED = ("arch", "dataset", "val_acc", "test_acc")
 
-FIX = "convert the official release with `python -m pipeline.convert_nb201 SOURCE --out PATH`"
+def fix_for(path: Path, space: SearchSpace, dataset: str) -> str:
+    """Return how the table at ``path`` is made: the converter of its benchmark, or pipeline.bench for one built here."""
+    if space.name == "nb_macro":
+        return "convert the official release with `python -m pipeline.convert_nb_macro SOURCE --out PATH`"
+    if space.name == "nb201" and path.stem in ("nb201", "nasbench201"):
+        return "convert the official release with `python -m pipeline.convert_nb201 SOURCE --out PATH`"
+    return (f"build it with `python -m pipeline.bench space={space.name} dataset={dataset} out={path}`"
+            + (" (or convert NB201's release with `python -m pipeline.convert_nb201 SOURCE --out PATH`)"
+               if space.name == "nb201" else ""))
 
 
 def read_table(path: Path, space: SearchSpace, dataset: str) -> dict[str, dict[str, float]]:
     """Read the rows of ``dataset`` from a benchmark table, keyed by arch string."""
     if not path.is_file():
-        raise EvaluatorError(f"benchmark table {str(path)!r} not found; {FIX} or set evaluator.path=")
+        raise EvaluatorError(f"benchmark table {str(path)!r} not found; {fix_for(path, space, dataset)} or set evaluator.path=")
     try:
         return _read(path, space, dataset)
     except (csv.Error, UnicodeDecodeError) as err:
-        raise EvaluatorError(f"benchmark table {str(path)!r} is not a readable CSV ({err}); {FIX}") from None
+        raise EvaluatorError(f"benchmark table {str(path)!r} is not a readable CSV ({err}); "
+                             f"{fix_for(path, space, dataset)}") from None
 
 
 def _read(path: Path, space: SearchSpace, dataset: str) -> dict[str, dict[str, float]]:
@@ -59,14 +68,14 @@ def _read(path: Path, space: SearchSpace, dataset: str) -> dict[str, dict[str, f
         if missing:
             raise EvaluatorError(
                 f"benchmark table {str(path)!r} lacks column(s) {', '.join(missing)} "
-                f"(has {reader.fieldnames}); {FIX}"
+                f"(has {reader.fieldnames}); {fix_for(path, space, dataset)}"
             )
         groups: dict[str, list[dict[str, float]]] = {}
         datasets = set()
         for line, row in enumerate(reader, start=2):
             if None in row or None in row.values():
                 raise EvaluatorError(f"benchmark table {str(path)!r} line {line} has {'more' if None in row else 'fewer'} "
-                                     f"cells than the header (a truncated or corrupted file?); {FIX}")
+                                     f"cells than the header (a truncated or corrupted file?); {fix_for(path, space, dataset)}")
             datasets.add(row["dataset"])
             if row["dataset"] == dataset:
                 key, metrics = _parse_row(path, line, row, space)

@@ -44,9 +44,18 @@ def test_benchmark_lookup(toy_table: Path) -> None:
     assert {"val_acc", "test_acc", "params"} <= set(metrics)
 
 
-def test_missing_table_names_path_and_fix(tmp_path: Path) -> None:
-    with pytest.raises(EvaluatorError, match=r"nope.csv' not found; convert .* `python -m pipeline.convert_nb201"):
+def test_missing_table_names_path_and_the_fix_of_its_kind(tmp_path: Path) -> None:
+    from spaces.nb201 import NB201Space
+    from spaces.nb_macro import NBMacroSpace
+
+    with pytest.raises(EvaluatorError, match=r"nope.csv' not found; build it with `python -m pipeline.bench space=toy "
+                                             r"dataset=digits out=.*nope.csv`"):
         BenchmarkEvaluator(ToySpace(), Digits(), str(tmp_path / "nope.csv"))
+    with pytest.raises(EvaluatorError, match=r"nb201.csv' not found; convert the official release with "
+                                             r"`python -m pipeline.convert_nb201"):
+        BenchmarkEvaluator(NB201Space(), Digits(), str(tmp_path / "nb201.csv"))
+    with pytest.raises(EvaluatorError, match=r"`python -m pipeline.convert_nb_macro SOURCE"):
+        BenchmarkEvaluator(NBMacroSpace(), Digits(), str(tmp_path / "nb_macro.csv"))
 
 
 @pytest.mark.parametrize("content, message", [
