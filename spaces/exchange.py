@@ -7,8 +7,10 @@
   ``label`` the search score (null if never evaluated; then ``predicted`` holds the surrogate's
   mean when the method filled the pocket).
 - ``configspace``: a ConfigSpace with one categorical per decision holding the options the
-  members use. LOSSY: a union of pockets is not a product of per-decision choices, so the
-  ConfigSpace re-expands it; ``expansion_factor`` = product size / shrunk size says by how much.
+  members use. A union of pockets is not a product of per-decision choices: when the product holds
+  at most ``FORBIDDEN_LIMIT`` non-members each gets a forbidden clause (exact); otherwise it is
+  LOSSY and ``expansion_factor`` = product size / shrunk size says by how much. Both are in the side
+  file ``configspace.meta.json`` (ConfigSpace's writer drops ``meta``).
 - ``optuna``: ``{"param", "choices", "seed_ids"}``: one categorical over arch ids plus the ids of
   the pocket seeds to enqueue; see ``spaces.optuna_adapter``.
 """
@@ -27,6 +29,7 @@ from spaces.shrunk import Pocket, ShrunkSpace, ShrunkSpaceError
 FORMATS = ("json", "list", "naslib", "configspace", "optuna")
 FILENAMES = {"json": "shrunk_space.json", "list": "archs.txt", "naslib": "naslib_archs.json",
              "configspace": "configspace.json", "optuna": "optuna_space.json"}
+CONFIGSPACE_NOTE = "configspace.meta.json"  # ConfigSpace's JSON writer drops ``meta``: it travels beside the file
 
 
 def _single_pocket(base: SearchSpace, archs: list[str], scores: list[float | None], source: str) -> ShrunkSpace:
@@ -88,18 +91,46 @@ def read_naslib(path: Path, base: SearchSpace) -> ShrunkSpace:
     return _single_pocket(space, archs, labels, str(path))
 
 
+# Non-members the ConfigSpace excludes with one forbidden clause each; beyond it (or beyond 3 per member, where
+# ConfigSpace's rejection sampling slows to a crawl) the export stays lossy and the side file says by how much.
+FORBIDDEN_LIMIT = 500
+
+
 def configspace(shrunk: ShrunkSpace) -> tuple[Any, float]:
-    """Return (ConfigurationSpace, expansion factor) of the per-decision re-expansion."""
-    from ConfigSpace import Categorical, ConfigurationSpace
+    """Return (ConfigurationSpace, expansion factor): one categorical per decision over the members' options.
+
+    The product re-expands the union of pockets by ``factor``; when it holds at most ``FORBIDDEN_LIMIT``
+    non-members, each gets a forbidden clause and the space samples members only (factor then 1.0).
+    """
+    import itertools
+
+    from ConfigSpace import Categorical, ConfigurationSpace, ForbiddenAndConjunction, ForbiddenEqualsClause
 
     base = _categorical(shrunk.base, "configspace")
     used = [dict.fromkeys(arch[d] for arch in shrunk) for d in range(len(base.decisions))]
     choices = [[o for o in base.options[d] if o in used[d]] for d in range(len(base.decisions))]
-    factor = math.prod(len(c) for c in choices) / max(1, shrunk.size())
-    meta = {"lossy": True, "expansion_factor": factor, "base_space": base.config(), "shrunk_size": shrunk.size()}
+    product = math.prod(len(c) for c in choices)
+    exact = product - shrunk.size() <= min(FORBIDDEN_LIMIT, 3 * shrunk.size())
+    factor = 1.0 if exact else product / max(1, shrunk.size())
+    meta = {"lossy": not exact, "expansion_factor": factor, "base_space": base.config(), "shrunk_size": shrunk.size()}
     cs = ConfigurationSpace(name=f"{base.name}-shrunk", meta=meta)
-    cs.add([Categorical(_param(d), c) for d, c in zip(base.decisions, choices, strict=True)])
+    first = base.from_str(shrunk.arch_strs()[0])  # the default configuration must be a member (forbiddens check it)
+    params = [Categorical(_param(d), c, default=first[i]) for i, (d, c) in enumerate(zip(base.decisions, choices, strict=True))]
+    cs.add(params)
+    if exact:
+        members = set(shrunk.arch_strs())
+        cs.add([ForbiddenAndConjunction(*(ForbiddenEqualsClause(p, o) for p, o in zip(params, combo, strict=True)))
+                for combo in itertools.product(*choices) if base.to_str(tuple(combo)) not in members])
     return cs, factor
+
+
+def configspace_note(shrunk: ShrunkSpace, factor: float) -> dict[str, Any]:
+    """Return the side file of the ConfigSpace export: what ConfigSpace's writer drops (its meta) and what it loses."""
+    lossy = factor > 1.0
+    return {"lossy": lossy, "expansion_factor": factor, "shrunk_size": shrunk.size(), "members_file": FILENAMES["list"],
+            "note": (f"the per-decision product holds {factor:.1f}x the shrunk space's archs: a searcher on "
+                     "configspace.json also proposes non-members; check them against archs.txt" if lossy else
+                     "forbidden clauses exclude every non-member of the per-decision product: it samples members only")}
 
 
 def _param(decision: str) -> str:
@@ -153,8 +184,14 @@ def export(shrunk: ShrunkSpace, out: Path, formats: tuple[str, ...] = FORMATS) -
 def _writer(shrunk: ShrunkSpace, fmt: str) -> Callable[[Path], None]:
     """Build format ``fmt`` of the space and return what writes it to a path."""
     if fmt == "configspace":
-        cs = configspace(shrunk)[0]
-        return lambda path: cs.to_json(path)
+        cs, factor = configspace(shrunk)
+        note = strict_dumps(configspace_note(shrunk, factor)) + "\n"
+
+        def write(path: Path) -> None:
+            cs.to_json(path)
+            atomic_write(path.with_name(CONFIGSPACE_NOTE), lambda tmp: tmp.write_text(note))
+
+        return write
     text = {"json": lambda: strict_dumps(shrunk.to_dict()) + "\n",
             "list": lambda: "".join(f"{a}\n" for a in shrunk.arch_strs()),
             "naslib": lambda: strict_dumps(naslib_records(shrunk)) + "\n",

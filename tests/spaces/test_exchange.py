@@ -111,3 +111,27 @@ def test_export_without_configspace_skips_it_with_a_note(shrunk: ShrunkSpace, tm
     assert (tmp_path / "x" / "archs.txt").is_file() and not (tmp_path / "x" / "configspace.json").exists()
     assert export_main([source, "--out", str(tmp_path / "y"), "--format", "configspace"]) == 2
     assert capsys.readouterr().err.strip() == "error: format 'configspace' needs ConfigSpace: pip install 'nas-shrink[export]'"
+
+
+def test_a_small_gap_gets_forbidden_clauses_and_the_configspace_samples_members_only(tmp_path: Path) -> None:
+    from spaces.exchange import CONFIGSPACE_NOTE, _param
+
+    base = S.from_str(ARCHS[0])
+    corners = [S.to_str(base[:5] + (a,)) for a in ("skip_connect", "nor_conv_3x3")]  # the last decision varies
+    corners += [S.to_str(base[:4] + (b,) + base[5:]) for b in ("avg_pool_3x3",)]  # and the one before it
+    members = sorted(set(corners))  # 3 of the 2 x 2 product: one non-member
+    shrunk = ShrunkSpace(S, [Pocket(0, members[0], 1.0, 1, tuple((a, 1.0) for a in members))], "val_acc")
+    cs, factor = configspace(shrunk)
+    assert factor == 1.0 and len(cs.forbidden_clauses) == 4 - len(members) and cs.meta["lossy"] is False
+    names = [_param(d) for d in S.decisions]
+    drawn = {S.to_str(tuple(c[n] for n in names)) for c in cs.sample_configuration(60)}
+    assert drawn == set(members)
+    paths = export(shrunk, tmp_path, ("configspace", "list"))
+    assert json.loads((paths["configspace"].parent / CONFIGSPACE_NOTE).read_text())["lossy"] is False
+
+
+def test_a_lossy_configspace_says_so_beside_the_file(shrunk: ShrunkSpace, tmp_path: Path) -> None:
+    from spaces.exchange import CONFIGSPACE_NOTE
+
+    note = json.loads((export(shrunk, tmp_path)["configspace"].parent / CONFIGSPACE_NOTE).read_text())
+    assert note["lossy"] is True and note["expansion_factor"] == pytest.approx(32 / 3) and "archs.txt" in note["note"]
