@@ -11,8 +11,8 @@
   at most ``FORBIDDEN_LIMIT`` non-members each gets a forbidden clause (exact); otherwise it is
   LOSSY and ``expansion_factor`` = product size / shrunk size says by how much. Both are in the side
   file ``configspace.meta.json`` (ConfigSpace's writer drops ``meta``).
-- ``optuna``: ``{"param", "choices", "seed_ids"}``: one categorical over arch ids plus the ids of
-  the pocket seeds to enqueue; see ``spaces.optuna_adapter``.
+- ``optuna``: ``{"param", "choices", "seed_ids"}``: one categorical over the members' arch strings
+  plus the indices (in ``choices``) of the pocket seeds to enqueue; see ``spaces.optuna_adapter``.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def read_configspace(path: Path, base: SearchSpace) -> list[list[str]]:
 
 
 def optuna_space(shrunk: ShrunkSpace) -> dict[str, Any]:
-    """Return the categorical over arch ids and the seed ids to enqueue."""
+    """Return the categorical over the members' arch strings and the indices of the seeds to enqueue."""
     ids = {a: i for i, a in enumerate(shrunk.arch_strs())}
     return {"param": "arch_id", "choices": shrunk.arch_strs(),
             "seed_ids": [ids[p.seed] for p in shrunk.pockets if p.seed in ids]}

@@ -129,3 +129,17 @@ def test_export_command_runs_on_a_shrunk_space(tmp_path: Path) -> None:
     args = [str(tmp_path / a) if a == "exported/" else a for a in args]
     assert export_main(args) == 0
     assert (tmp_path / "exported" / "archs.txt").read_text().split() == archs
+
+
+def test_the_searcher_snippet_runs_as_written_on_a_shrunk_space_and_its_table(tmp_path: Path, toy_table: Path) -> None:
+    from pipeline.run import run
+    from tests.pipeline.test_run import toy_cfg
+
+    shrunk = run(toy_cfg(tmp_path, toy_table, "supernet=none"), tmp_path / "run").shrunk_space
+    text = (ROOT / "README.md").read_text()
+    snippet = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "SEARCHERS[" in b)
+    snippet = (snippet.replace("outputs/2026-11-24/06-13-25/emit/shrunk_space.json", str(shrunk))
+               .replace("benchmarks/nb201.csv", str(toy_table)).replace('"cifar10"', '"digits"'))
+    scope: dict = {}
+    exec(compile(snippet, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    assert scope["best_arch"] in scope["shrunk"] and 0 < len(scope["new_evaluations"]) <= 100
