@@ -196,7 +196,7 @@ class Builder:
 def build_benchmark(cfg: DictConfig, limit: int | None = None) -> BenchResult:
     """Build (or resume) the table described by ``cfg`` and log the build to MLflow."""
     space, evaluator, _ = build(cfg)
-    if not isinstance(evaluator, TrainEvaluator):
+    if not evaluator.trains_on_images:
         raise ConfigError("pipeline.bench trains architectures: use evaluator=train")
     import torch
 

@@ -41,7 +41,7 @@ from pipeline.constraints import Constraints
 from pipeline.context import StageContext, round_dir
 from pipeline.errors import ConfigError
 from pipeline.evaluators.base import Evaluator
-from pipeline.evaluators.benchmark import BenchmarkEvaluator, read_table
+from pipeline.evaluators.benchmark import read_table
 from pipeline.executors import Executor, LocalExecutor
 from pipeline.locks import exclusive
 from pipeline.metrics import space_metrics
@@ -190,7 +190,7 @@ def supernet_configs(cfg: DictConfig, space: SearchSpace, evaluator: Evaluator) 
     offered = has_supernet(space)
     if enabled is True and not offered:
         raise ConfigError(f"supernet.enabled=true but space {space.name!r} has no supernet (nb201, mobilenet do)")
-    if enabled is False or (enabled == "auto" and (not offered or isinstance(evaluator, BenchmarkEvaluator))):
+    if enabled is False or (enabled == "auto" and (not offered or evaluator.reads_table)):
         return {}
     from pipeline.threads import resolve_count
 
@@ -236,7 +236,7 @@ def check_constraints(evaluator: Evaluator, constraints: Constraints, cache_dir:
     """Refuse, before any evaluation, a budget the evaluator cannot price or that no arch of its table meets."""
     if not constraints.active:
         return
-    if not isinstance(evaluator, BenchmarkEvaluator):
+    if not evaluator.reads_table:
         if constraints.device is not None:
             measure_latency(evaluator, constraints.device, cache_dir)
             space = evaluator.space  # too large to count: estimate the feasible share from uniform samples
@@ -279,7 +279,7 @@ def ground_truth(setting: str | None, space: SearchSpace, evaluator: Evaluator) 
     if setting is None or setting == "none":
         return None
     if setting == "auto":
-        table = evaluator.table if isinstance(evaluator, BenchmarkEvaluator) else None
+        table = evaluator.table if evaluator.reads_table else None
     else:
         table = read_table(Path(setting).expanduser(), space, evaluator.tags().get("dataset", ""))
     if not table:
@@ -324,7 +324,7 @@ def measure_latency(evaluator: Evaluator, device: str, cache_dir: Path) -> None:
 
 def warn_unknown_costs(evaluator: Evaluator, constraints: Constraints) -> None:
     """Warn, before any evaluation, when a budget meets table rows whose cost is unknown (they count as over it)."""
-    if not (constraints.active and isinstance(evaluator, BenchmarkEvaluator)):
+    if not (constraints.active and evaluator.reads_table):
         return
     keys = tuple(k for k in constraints.bounds() if k in evaluator.columns)
     unknown = evaluator.unknown_costs(keys) if keys else 0
@@ -428,7 +428,7 @@ class Runner:
         self.supernet_cfgs = supernet_configs(cfg, self.space, self.evaluator)
         check_plan(self.plan, ("emit", *self.supernet_cfgs), self.loop.method)
         needs_images = self.supernet_cfgs or (getattr(self.evaluator, "dataset", None) is not None
-                                              and not isinstance(self.evaluator, BenchmarkEvaluator))
+                                              and not self.evaluator.reads_table)
         self.reads_images = bool(needs_images and self.dataset is not None)
         if self.reads_images:  # training or the supernet reads images: fail now, not later
             self.dataset.check()

@@ -256,7 +256,7 @@ def search(cfg: DictConfig, run_dir: Path) -> SearchResult:
             if not oracle.cache:
                 raise ConfigError(f"the search scored no architecture (budget={cfg.budget}); raise budget")
             best_arch, best_score = oracle.best()
-            table = getattr(evaluator, "table", None)
+            table = evaluator.table if evaluator.reads_table else None
             figures = {"spent": float(oracle.spent), "known_scores": float(len(known)), "best_score": best_score,
                        "domain_size": float(domain.size()),
                        **({"source_evaluations": float(source.evaluations)} if source.evaluations is not None else {}),

@@ -13,6 +13,10 @@ class Evaluator(ABC):
 
     name: str = "evaluator"
     metric: str = "val_acc"
+    # Capabilities the runner asks for instead of testing a class (a new evaluator declares its own):
+    reads_table: bool = False  # scores are lookups in ``self.table`` (arch -> row; ``columns``, ``devices()``):
+    #   the table is the ground truth and holds the costs; there are no images, so no supernet
+    trains_on_images: bool = False  # scores come from training networks on ``self.dataset`` (pipeline.bench needs it)
     latency: tuple[str, object] | None = None  # (device, the space's latency table measured there), for budgets
 
     def __init__(self, space: SearchSpace) -> None:

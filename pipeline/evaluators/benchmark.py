@@ -142,6 +142,7 @@ class BenchmarkEvaluator(Evaluator):
     """Look architectures up in a benchmark table; search on ``metric`` (validation accuracy)."""
 
     name = "benchmark"
+    reads_table = True
 
     def __init__(self, space: SearchSpace, dataset: Dataset, path: str, metric: str = "val_acc") -> None:
         super().__init__(space)

@@ -47,6 +47,7 @@ class TrainEvaluator(Evaluator):
     """Train each network for a few epochs (SGD, cosine schedule); search on val accuracy."""
 
     name = "train"
+    trains_on_images = True
     metric = "val_acc"
 
     def __init__(self, space: SearchSpace, dataset: Dataset, seed: int = 0, epochs: int = 4,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.datasets import BenchmarkOnly, Cifar, DatasetUnavailableError, Digits
@@ -100,3 +101,23 @@ def test_costs_come_from_the_network_built_for_the_dataset() -> None:
     model = space.build_model(arch, (1, 8, 8), 10)
     costs = TrainEvaluator(space, Digits(), epochs=1).costs(arch)
     assert costs["params"] == sum(p.numel() for p in model.parameters()) and costs["flops"] > 0
+
+
+def test_a_new_table_like_evaluator_is_judged_by_its_own_table_through_its_capability() -> None:
+    from pipeline.evaluators.base import Evaluator
+    from pipeline.run import ground_truth
+
+    class Lookup(Evaluator):  # e.g. a surrogate benchmark: not a BenchmarkEvaluator, but it reads a table
+        reads_table = True
+
+        def __init__(self, space: ToySpace) -> None:
+            super().__init__(space)
+            self.table = {space.to_str(a): {"val_acc": 1.0, "test_acc": float(i)}
+                          for i, a in enumerate(space.sample_unique(space.size(), np.random.default_rng(0)))}
+
+        def evaluate(self, arch):  # type: ignore[no-untyped-def]
+            return self.table[self.space.to_str(arch)]
+
+    space = ToySpace()
+    truth = ground_truth("auto", space, Lookup(space))
+    assert truth is not None and len(truth) == space.size()
