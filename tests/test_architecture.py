@@ -54,3 +54,10 @@ def test_the_runner_asks_evaluators_for_capabilities_instead_of_testing_their_cl
                  for i, line in enumerate(file.read_text().splitlines(), 1)
                  if re.search(r"isinstance\(.*(" + "|".join(concrete) + r")", line)]
     assert not offenders, offenders
+
+
+def test_the_search_command_offers_exactly_the_searchers_there_are() -> None:
+    from pipeline.search import SEARCHER_NAMES
+    from pipeline.searchers import SEARCHERS
+
+    assert set(SEARCHER_NAMES) == set(SEARCHERS)
