@@ -33,7 +33,9 @@ def test_unknown_space_lists_the_choices(tmp_path: Path) -> None:
 
 def test_missing_benchmark_file_is_one_line(tmp_path: Path) -> None:
     line = one_line_error(cli(tmp_path, "evaluator=benchmark", "evaluator.path=/no/such/table.csv"))
-    assert line.startswith("error: benchmark table '/no/such/table.csv' not found; convert")
+    assert line.startswith("error: benchmark table '/no/such/table.csv' not found; build it with "
+                           "`python -m pipeline.bench space=nb201 dataset=digits out=/no/such/table.csv`")
+    assert "python -m pipeline.convert_nb201" in line
 
 
 def test_bad_shrink_value_is_one_line(tmp_path: Path) -> None:
