@@ -74,7 +74,8 @@ class Prefixed:
 
 def _job(cfg: DictConfig, hydra_cfg: Any, hydra_out: Path, sweep: dict[str, Any]) -> float | None:
     """Run one job of the command (or the command itself) and print where its results are."""
-    from pipeline.run import resolve_resume, run
+    from pipeline.run import run
+    from pipeline.rundir import resolve_resume
 
     try:
         run_dir = resolve_resume(str(cfg.resume), cfg.tracking.uri, cfg.tracking.experiment) if cfg.resume else hydra_out
@@ -156,7 +157,7 @@ def cli() -> None:
             return
         cfg = check(argv)
         if cfg is not None and cfg.get("resume"):
-            from pipeline.run import resolve_resume
+            from pipeline.rundir import resolve_resume
 
             run_dir = resolve_resume(str(cfg.resume), cfg.tracking.uri, cfg.tracking.experiment)
             argv = with_recorded_overrides(argv, run_dir)

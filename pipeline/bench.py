@@ -32,13 +32,13 @@ from tqdm import tqdm
 
 from pipeline import CONF_DIR
 from pipeline.artifacts import parse_number
+from pipeline.build import build
 from pipeline.cli import check
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
 from pipeline.evaluators.table_cache import check_protocol, columns, drop_torn_tail
 from pipeline.evaluators.train import TrainEvaluator
 from pipeline.locks import exclusive
 from pipeline.record import git_sha, plain_params
-from pipeline.run import build
 from pipeline.schema import register
 from pipeline.tracking import Tracker
 from spaces.base import CategoricalSpace, SearchSpace

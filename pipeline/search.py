@@ -208,8 +208,8 @@ def search(cfg: DictConfig, run_dir: Path) -> SearchResult:
     """Search the configured domain with the target evaluator, logging one MLflow run; resume from ``run_dir``."""
     from pipeline import record
     from pipeline.artifacts import read_json, write_json
+    from pipeline.build import build, build_constraints, build_executor, check_constraints, ground_truth
     from pipeline.locks import exclusive
-    from pipeline.run import build, build_constraints, build_executor, check_constraints, ground_truth
     from pipeline.searchers import SEARCHERS, FullDomain, ShrunkDomain, evaluator_oracle
     from pipeline.tracking import Tracker
 

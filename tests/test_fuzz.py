@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from pipeline.build import stage_configs
 from pipeline.cli import first_values
 from pipeline.errors import ConfigError
 from pipeline.evaluators.base import EvaluatorError
 from pipeline.evaluators.benchmark import read_table
-from pipeline.run import stage_configs
 from spaces import InvalidArchError
 from spaces.nb201 import OPS, NB201Space
 from spaces.shrunk import Pocket, ShrunkSpace, ShrunkSpaceError

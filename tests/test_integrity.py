@@ -17,13 +17,14 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.__main__ import write_failure
 from pipeline.artifacts import read_rows, write_json, write_rows
+from pipeline.build import ground_truth
 from pipeline.cli import check
 from pipeline.constraints import Constraints
 from pipeline.datasets import BenchmarkOnly as Dataset
 from pipeline.errors import ConfigError
 from pipeline.evaluators.base import EvaluatorError
 from pipeline.evaluators.benchmark import BenchmarkEvaluator, read_table
-from pipeline.run import ground_truth, run
+from pipeline.run import run
 from spaces.exchange import FILENAMES, export
 from spaces.files import atomic_write, strict_loads
 from spaces.nb101 import NB101Space
@@ -222,7 +223,7 @@ def test_a_read_only_output_folder_is_refused_before_hydra_makes_it(tmp_path: Pa
 def test_a_rule_of_another_method_is_refused() -> None:
     from omegaconf import OmegaConf
 
-    from pipeline.run import stage_configs
+    from pipeline.build import stage_configs
     from tests.conftest import compose_cfg
 
     shrink = OmegaConf.to_container(compose_cfg("shrink=topk", "shrink.select.rule=regnet").shrink)

@@ -11,7 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.run import STAGES, method_plans  # noqa: E402
+from pipeline.build import STAGES  # noqa: E402
+from pipeline.plan import method_plans  # noqa: E402
 
 PLANS = method_plans()  # each method's plan, as conf/shrink/<method>.yaml declares it
 

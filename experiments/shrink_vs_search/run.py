@@ -98,7 +98,7 @@ def ball_region(space: Any, history: list[tuple[str, float]], uniform: int, shri
 
 def proxy_score(cfg: Any) -> Callable[[str], float]:
     """Return the run's (proxy) evaluator as a memoised score function over arch strings."""
-    from pipeline.run import build
+    from pipeline.build import build
 
     space, evaluator, _ = build(cfg)
     memo: dict[str, float] = {}
@@ -118,8 +118,9 @@ def one_job(job: dict[str, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     from pipeline.artifacts import read_rows
+    from pipeline.build import build_constraints
     from pipeline.evaluators.benchmark import read_table
-    from pipeline.run import build_constraints, run
+    from pipeline.run import run
     from pipeline.searchers import SEARCHERS as FUNCS
     from pipeline.searchers import FullDomain, Oracle, ShrunkDomain, table_score
     from spaces.shrunk import ShrunkSpace

@@ -263,7 +263,7 @@ def append(path: Path, row: dict[str, Any]) -> None:
 
 def one_seed(setup: Setup, seed: int, done: set[tuple[int, str]], crossed: bool) -> list[dict[str, Any]]:
     """Make the spaces of one seed, train and judge a supernet in each not yet done, then cross-judge; return new rows."""
-    from pipeline.run import build
+    from pipeline.build import build
 
     _, evaluator, _ = build(compose_cfg(base_overrides(setup, seed)))
     truth = Truth(evaluator, setup.workers)

@@ -41,7 +41,8 @@ def main(argv: list[str]) -> int:
     from pipeline.artifacts import read_json, write_json
     from pipeline.cli import LAUNCH_FILE, check, with_recorded_overrides
     from pipeline.locks import exclusive
-    from pipeline.run import LOCK_FILE, Runner, prepare_run_dir
+    from pipeline.loop import Runner
+    from pipeline.rundir import LOCK_FILE, prepare_run_dir
     from pipeline.supernet.train import world
 
     interrupts.install()

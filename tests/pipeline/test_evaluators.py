@@ -104,8 +104,8 @@ def test_costs_come_from_the_network_built_for_the_dataset() -> None:
 
 
 def test_a_new_table_like_evaluator_is_judged_by_its_own_table_through_its_capability() -> None:
+    from pipeline.build import ground_truth
     from pipeline.evaluators.base import Evaluator
-    from pipeline.run import ground_truth
 
     class Lookup(Evaluator):  # e.g. a surrogate benchmark: not a BenchmarkEvaluator, but it reads a table
         reads_table = True

@@ -54,10 +54,10 @@ def test_recorded_flat_overrides_of_an_old_run_are_moved_to_their_nodes() -> Non
 
 def test_an_old_flat_manifest_is_compared_key_by_key_in_the_new_layout(tmp_path) -> None:
     from pipeline.artifacts import write_json
-    from pipeline.run import _manifest_config, prepare_run_dir
+    from pipeline.rundir import manifest_config, prepare_run_dir
 
     cfg = check(["space=toy", "shrink.pockets.radius=3"])
-    nested = _manifest_config(cfg)
+    nested = manifest_config(cfg)
     flat = {**nested, "shrink": {k: v for node in nested["shrink"].values() if isinstance(node, dict)
                                  for k, v in node.items()} | {k: v for k, v in nested["shrink"].items()
                                                               if not isinstance(v, dict)}}
@@ -85,8 +85,8 @@ def test_fields_read_from_source_equal_the_imported_dataclasses() -> None:
     import dataclasses
 
     from pipeline import latent
+    from pipeline.build import STAGES
     from pipeline.plan import LoopCfg
-    from pipeline.run import STAGES
     from pipeline.schema import PIPELINE, declared_fields, stage_cfg
 
     pairs = [(stage_cfg(name), module.Cfg) for name, module in STAGES.items()]
