@@ -15,8 +15,9 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline import CONF_DIR, interrupts
-from pipeline.cli import HELP_FLAGS, check, normalise_argv, render_help, with_recorded_overrides
+from pipeline.cli import check, normalise_argv, with_recorded_overrides
 from pipeline.errors import DOMAIN_ERRORS, domain_cause
+from pipeline.help import HELP_FLAGS, render_help
 from pipeline.schema import register
 
 RUN_DIR: list[Path] = []  # the folder of the run in progress, for the Ctrl-C message

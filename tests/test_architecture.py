@@ -61,3 +61,9 @@ def test_the_search_command_offers_exactly_the_searchers_there_are() -> None:
     from pipeline.searchers import SEARCHERS
 
     assert set(SEARCHER_NAMES) == set(SEARCHERS)
+
+
+def test_no_module_of_the_pipeline_is_over_400_lines() -> None:
+    long = {str(f.relative_to(ROOT)): n for f in (ROOT / "pipeline").rglob("*.py")
+            if (n := len(f.read_text().splitlines())) > 400}
+    assert not long, long
