@@ -137,8 +137,13 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def interrupted_message(run_dir: Path | None, program: str) -> str:
+def interrupted_message(run_dir: Path | None, program: str, sweep_dir: Path | None = None,
+                        argv: list[str] | None = None) -> str:
     """Say, in at most two lines, that nothing is lost and how to continue."""
+    if sweep_dir is not None:  # a sweep: its jobs' folders hold what finished; the same command continues them
+        again = " ".join(a for a in argv or [] if not a.startswith("hydra.sweep.dir="))
+        return (f"interrupted: every finished job, evaluation and stage of the sweep is kept in {sweep_dir}\n"
+                f"continue with: {program} {again} hydra.sweep.dir={sweep_dir}")
     if run_dir is None:
         return "interrupted before a run folder was made; nothing to resume"
     try:
@@ -172,7 +177,10 @@ def cli() -> None:
         main()
     except KeyboardInterrupt:
         program = "python -m pipeline" if sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name
-        print("\n" + interrupted_message(RUN_DIR[0] if RUN_DIR else None, program), file=sys.stderr)
+        from pipeline.sweep import SWEEP_DIR
+
+        print("\n" + interrupted_message(RUN_DIR[0] if RUN_DIR else None, program, SWEEP_DIR[0] if SWEEP_DIR else None,
+                                         argv), file=sys.stderr)
         # Every file and the MLflow run are closed by now. Leave without the interpreter's teardown: an
         # interrupt that landed inside a lazy torch import makes that teardown end the process by SIGINT
         # (exit -2) instead of the 130 a shell expects.

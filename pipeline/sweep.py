@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from spaces.files import atomic_write_text, strict_dumps, strict_loads
 
 SWEEP_FILE = "mlflow_sweep.json"
+SWEEP_DIR: list[Path] = []  # the folder of the sweep in progress in this process, for the Ctrl-C message
 
 
 def sweep_record(sweep_dir: str | Path) -> dict[str, Any]:
@@ -45,6 +46,7 @@ class MlflowSweepCallback(Callback):
 
         tracker = Tracker(config.tracking.uri, config.tracking.experiment)
         sweep_dir = Path(config.hydra.sweep.dir)
+        SWEEP_DIR[:] = [sweep_dir]
         swept = swept_keys(list(config.hydra.overrides.task))
         name = "sweep " + " ".join(f"{k.split('.')[-1]}={v}" for k, v in swept.items())
         from pipeline.record import headline_view, lineage_tags

@@ -260,3 +260,14 @@ def test_lines_of_a_parallel_sweeps_job_carry_its_number() -> None:
     out.write("round 0\nround")
     out.write(" 1\n\nemitted\n")
     assert sink.getvalue() == "[job 3] round 0\n[job 3] round 1\n[job 3] \n[job 3] emitted\n"
+
+
+def test_an_interrupted_sweep_names_its_folder_and_the_command_that_continues_it() -> None:
+    from pipeline.__main__ import interrupted_message
+
+    text = interrupted_message(None, "python -m pipeline", Path("multirun/2026-12-06/10-00-00-1"),
+                               ["-m", "seed=0,1,2", "hydra/launcher=joblib"])
+    first, second = text.splitlines()
+    assert "kept in multirun/2026-12-06/10-00-00-1" in first
+    assert second == ("continue with: python -m pipeline -m seed=0,1,2 hydra/launcher=joblib "
+                      "hydra.sweep.dir=multirun/2026-12-06/10-00-00-1")
