@@ -52,24 +52,48 @@ def pocket_graph(path: Path, graph: Mapping[str, Any], pockets: Sequence[Mapping
     xy = np.array([layout[i] for i in range(len(nodes))])
     value = np.array([scores.get(a, math.nan) for a in nodes], dtype=float)
     value[~np.isfinite(value)] = np.nan
-    fig, plt = _figure(7.5, 6.5)
-    ax = fig.add_subplot()
+    fig, plt = _figure(13.5, 6.0)
+    ax, strip = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for a, b in graph["edges"]:
         ax.plot(*xy[[a, b]].T, color="0.85", lw=0.4, zorder=1)
-    # A few failed or tiny scores would flatten the colour scale: it starts at the 10th percentile.
+    # A few failed or tiny scores would flatten the colour scale: it starts at the 10th percentile (the bar says so).
     low = float(np.nanpercentile(value, 10)) if np.isfinite(value).any() else None
-    dots = ax.scatter(xy[:, 0], xy[:, 1], c=value, cmap="viridis", s=14, zorder=2, vmin=low)
-    fig.colorbar(dots, ax=ax, label="search score")
+    dots = ax.scatter(xy[:, 0], xy[:, 1], c=value, cmap="viridis", s=10, zorder=2, vmin=low, alpha=0.8)
+    fig.colorbar(dots, ax=ax, label="search score (below the 10th percentile: darkest)", extend="min", shrink=0.8)
     where = {a: i for i, a in enumerate(nodes)}
     colours = plt.get_cmap("tab10")
     for k, pocket in enumerate(pockets):
         idx = [where[m["arch"]] for m in pocket["members"] if m["arch"] in where]
-        ax.scatter(xy[idx, 0], xy[idx, 1], s=70, facecolors="none", edgecolors=[colours(k % 10)], lw=1.4, zorder=3,
+        ax.scatter(xy[idx, 0], xy[idx, 1], s=60, facecolors="none", edgecolors=[colours(k % 10)], lw=1.2, zorder=3,
                    label=f"pocket {pocket['id']}: {len(pocket['members'])} archs, {len(idx)} evaluated")
     ax.set(title=f"locality graph of {len(nodes)} evaluated archs; pockets ringed", xticks=[], yticks=[])
     if pockets:
-        ax.legend(loc="best", fontsize=7)
+        ax.legend(loc="lower left", fontsize=7, framealpha=0.9)
+    pocket_strip(strip, pockets, value, colours)
     return _save(fig, plt, path)
+
+
+def pocket_strip(ax: Any, pockets: Sequence[Mapping[str, Any]], value: np.ndarray, colours: Any) -> None:
+    """Draw each pocket's member scores (evaluated: filled; surrogate-predicted: hollow) beside every evaluated arch."""
+    rng = np.random.default_rng(0)  # horizontal jitter only
+    finite = value[np.isfinite(value)]
+    if finite.size:
+        ax.scatter(rng.uniform(-0.3, 0.3, finite.size), finite, s=8, color="0.6", label="every evaluated arch")
+    for k, pocket in enumerate(pockets, start=1):
+        known = [m["score"] for m in pocket["members"] if m.get("score") is not None]
+        guessed = [m["predicted"] for m in pocket["members"] if m.get("score") is None and "predicted" in m]
+        ax.scatter(k + rng.uniform(-0.3, 0.3, len(known)), known, s=14, color=colours((k - 1) % 10))
+        ax.scatter(k + rng.uniform(-0.3, 0.3, len(guessed)), guessed, s=14, facecolors="none",
+                   edgecolors=[colours((k - 1) % 10)])
+    ax.set_xticks(range(len(pockets) + 1), ["all"] + [f"pocket {p['id']}" for p in pockets], rotation=45, fontsize=7)
+    shown = np.concatenate([finite, [v for p in pockets for m in p["members"]
+                                      for v in (m.get("score"), m.get("predicted")) if v is not None]])
+    if shown.size:
+        bottom, top = float(np.percentile(finite if finite.size else shown, 10)), float(np.max(shown))
+        pad = 0.05 * (top - bottom or 1.0)
+        ax.set_ylim(bottom - pad, top + pad)
+    ax.set(title="scores per pocket (filled: evaluated, hollow: predicted)", ylabel="search score")
+    ax.grid(alpha=0.3, axis="y")
 
 
 def op_frequencies(path: Path, space: SearchSpace, members: Sequence[str], draws: int = 4000) -> Path | None:
