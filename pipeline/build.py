@@ -21,7 +21,7 @@ from pipeline.errors import ConfigError
 from pipeline.evaluators.base import Evaluator
 from pipeline.evaluators.benchmark import read_table
 from pipeline.executors import Executor, LocalExecutor
-from pipeline.plan import FINAL_STAGES, LoopCfg, Plan, check_values, method_plans, read_plan  # noqa: F401 - re-exported
+from pipeline.plan import LoopCfg, Plan, check_values, read_plan
 from pipeline.schema import stage_nodes
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, search, select, supernet
 from spaces.base import LatencySpace, SearchSpace

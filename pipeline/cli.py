@@ -163,9 +163,10 @@ def check(argv: list[str], config_name: str = "config") -> Any:
         check_seed(cfg.seed)
     check_finite(cfg)
     if OmegaConf.is_dict(cfg.get("shrink")):  # value ranges: refused now, without importing a stage
-        from pipeline.plan import check_values
+        from pipeline.plan import check_values, interpolated
 
-        check_values(OmegaConf.to_container(cfg.shrink, resolve=True))
+        check_values(OmegaConf.to_container(cfg.shrink, resolve=True),
+                     interpolated(OmegaConf.to_container(cfg.shrink, resolve=False)))
     check_writable(cfg, multirun=bool({"-m", "--multirun"} & set(argv)))
     return cfg
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from pipeline.plan import FINAL_STAGES, LoopCfg, Plan, check_values, method_plans, read_plan  # noqa: F401 - re-exported
 from spaces.base import SearchSpace
 
 

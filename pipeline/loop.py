@@ -32,7 +32,7 @@ from pipeline.build import (
 from pipeline.console import round_header, round_row
 from pipeline.context import StageContext, round_dir
 from pipeline.metrics import space_metrics
-from pipeline.plan import FINAL_STAGES, LoopCfg, Plan, check_values, method_plans, read_plan  # noqa: F401 - re-exported
+from pipeline.plan import FINAL_STAGES
 from pipeline.rundir import marker_metrics, move_aside, settings_changed, stage_settings
 from pipeline.stages import evaluate, pockets
 from pipeline.tracking import Tracker, retry_locked

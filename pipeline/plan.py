@@ -89,10 +89,30 @@ class LoopCfg:
 RULES = {"random": "random", "topk": "top", "op_pruning": "op_pruning", "regnet": "regnet"}
 
 
-def check_values(shrink: dict[str, Any]) -> None:
-    """Refuse, by full key, a ``shrink`` value out of range or another method's rule (no stage import needed)."""
+def check_values(shrink: dict[str, Any], references: set[str] = frozenset()) -> None:
+    """Refuse, by full key, a ``shrink`` value out of range or another method's rule (no stage import needed).
+
+    ``references``: leaves (``explore.radius``) whose value interpolates another key; the value is
+    checked, and named, at the key it comes from.
+    """
     check_rule(shrink.get("method") or "lissnas", shrink)
-    check_ranges(shrink)
+    check_ranges(_without(shrink, references))
+
+
+def _without(shrink: dict[str, Any], paths: set[str]) -> dict[str, Any]:
+    """Return ``shrink`` without the leaves at ``paths`` (``node.key``)."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in shrink.items()}
+    for path in paths:
+        node, _, key = path.rpartition(".")
+        holder = out.get(node) if node else out
+        if isinstance(holder, dict):
+            holder.pop(key, None)
+    return out
+
+
+def interpolated(raw: dict[str, Any]) -> set[str]:
+    """Return the leaves of an unresolved ``shrink`` whose value is an interpolation (``${..pockets.radius}``)."""
+    return {path for path, value in leaves(raw).items() if isinstance(value, str) and value.startswith("${")}
 
 
 def check_rule(method: str, shrink: dict[str, Any]) -> None:

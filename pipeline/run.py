@@ -33,7 +33,6 @@ from pipeline.errors import ConfigError
 from pipeline.evaluators.base import Evaluator
 from pipeline.locks import exclusive
 from pipeline.loop import Runner
-from pipeline.plan import FINAL_STAGES, LoopCfg, Plan, check_values, method_plans, read_plan  # noqa: F401 - re-exported
 from pipeline.rundir import LOCK_FILE, PARENT_FILE, manifest_config, prepare_run_dir, recorded_parent
 from pipeline.stages import emit
 from pipeline.tracking import Live, Tracker, system_metrics

@@ -11,7 +11,6 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.artifacts import read_json, write_json
 from pipeline.build import node_cfg
 from pipeline.errors import ConfigError
-from pipeline.plan import FINAL_STAGES, LoopCfg, Plan, check_values, method_plans, read_plan  # noqa: F401 - re-exported
 from pipeline.tracking import Tracker, flatten
 
 LOCK_FILE = ".lock"  # held by the one process working in a run folder (pipeline/locks.py)

@@ -124,6 +124,7 @@ def test_override_without_a_key_is_one_line(tmp_path: Path) -> None:
     (["executor.spawn_after_s=abc"], "error: executor.spawn_after_s='abc' must be a number of seconds >= 0"),
     (["tracking.uri=file:///tmp/x"], "error: tracking.uri='file:///tmp/x' is a file store"),
     (["tracking.uri=bogus://x"], "error: tracking.uri='bogus://x': unknown scheme 'bogus'"),
+    (["shrink.pockets.radius=-1"], "error: shrink.pockets.radius=-1 must be an integer >= 0"),
     (["+seeds=1"], "error: +seeds=1 adds a top-level key 'seeds' that nothing reads; did you mean seed?"),
     (["shrink.sample.n_samples=200"], "error: shrink.sample.n_samples=200 spends all of shrink.budget=200 in round 0"),
     (["shrink=regnet", "shrink.budget=80"], "error: shrink.sample.n_samples=80 spends all of shrink.budget=80"),
