@@ -221,8 +221,9 @@ def headline_view(tracker: Tracker) -> str:
     experiment tag the UI reads) opens it with the ``result/*`` columns, runs sorted by mean
     test accuracy (which also lists a sweep's jobs flat, not folded under the sweep run).
     """
-    columns = ["attributes.`Source`", "attributes.`Dataset`", "tags.`method`", "tags.`seed`",
-               *[f"metrics.`result/{name}`" for name in sorted({*HEADLINE.values(), "evaluations"})]]
+    # No Source / Dataset columns: with MLflow's side panel they pushed every metric off a 1600 px screen.
+    order = ("mean_test_acc", "regret", "recall_top1pct", "size", "best_test_acc", "mean_score", "evaluations")
+    columns = ["tags.`method`", "tags.`seed`", *[f"metrics.`result/{name}`" for name in order]]
     state = {"searchFilter": "", "orderByKey": "metrics.`result/mean_test_acc`", "orderByAsc": False,
              "startTime": "ALL", "lifecycleFilter": "Active", "datasetsFilter": [], "modelVersionFilter": "All Runs",
              "selectedColumns": columns, "columnOrder": [], "columnWidths": {}, "runsHiddenMode": "FIRST_20_RUNS",
