@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.config.stages import LatentCfg
 from pipeline.embedding import EmbeddingCfg, GraphVAE, cache_key, cached_encoder, embed
 from pipeline.errors import ConfigError
 from spaces.base import CategoricalSpace, SearchSpace
@@ -29,20 +29,7 @@ LOCALITIES = ("space", "decisions", "edit", "latent")
 FEATURES = ("encoding", "latent", "both")
 
 
-@dataclass(frozen=True)
-class Cfg:
-    """Knobs of the locality and the surrogate's features (shrink.*)."""
-
-    locality: str = "space"  # space (= decisions / edit: the space's own distance) or latent (learned embedding)
-    features: str = "encoding"  # surrogate inputs: the space's encoding, the latent embedding, or both
-    latent_k: int = 5  # locality=latent: an evaluated arch links to its k nearest evaluated archs
-    latent_steps: int = 3500  # encoder optimiser steps (pipeline/embedding.py)
-    latent_train: int = 20000  # archs the encoder trains on: the whole space when at most this many, else a sample
-
-    @property
-    def needs_encoder(self) -> bool:
-        """Tell whether the run needs the learned embedding at all."""
-        return self.locality == "latent" or self.features != "encoding"
+Cfg = LatentCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def check(space: SearchSpace, cfg: Cfg) -> None:

@@ -7,44 +7,36 @@ key path, before anything is built. The groups are nested: the loop's knobs on t
 per stage, holding that stage's config dataclass (``shrink.pockets.radius``,
 ``supernet.train.epochs``, ``supernet.search.calib_batch``). A method's schema is generated from
 the stages its plan (``shrink.plan`` in its YAML) runs, so a stage's new knob is typed where it is
-declared. Every leaf is optional in the schema (null = the stage's own default); required ones are
-enforced when the stage config is built (``pipeline/run.py: stage_config``).
+declared (``pipeline/config/stages.py``, a light module: the schemas are built on every command line
+before Hydra composes, error paths included). Every leaf is optional in the schema (null = the
+stage's own default); required ones are enforced when the stage config is built
+(``pipeline/build.py: stage_config``).
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 SIMPLE = {"int": int, "float": float, "str": str, "bool": bool}  # the types OmegaConf checks; others are Any
-PIPELINE = Path(__file__).parent
 
 
-def declared_fields(path: Path, class_name: str) -> list[tuple[str, str]]:
-    """Return (name, annotation) of the fields a dataclass declares in ``path``, read from its source.
-
-    Read, not imported: the stage modules import torch and scikit-learn, and the schemas are built
-    on every command line before Hydra composes (error paths included). ``tests/pipeline/test_schema.py``
-    checks the result against the imported dataclasses.
-    """
-    tree = ast.parse(path.read_text())
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
-    return [(n.target.id, ast.unparse(n.annotation)) for n in cls.body
-            if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
-
-
-def schema(name: str, owners: Sequence[tuple[Path, str]]) -> type:
+def schema(name: str, owners: Sequence[type]) -> type:
     """Return a dataclass holding every field of ``owners`` (first owner wins a shared name), all defaulting to None."""
     fields = _fields(owners)
     return dataclasses.make_dataclass(name, [(k, t, dataclasses.field(default=None)) for k, t in fields.items()])
 
 
-def stage_cfg(stage: str) -> tuple[Path, str]:
-    """Return where stage ``stage`` declares its config dataclass."""
-    return PIPELINE / "stages" / f"{stage}.py", "Cfg"
+def stage_cfg(stage: str) -> type:
+    """Return the config dataclass of stage ``stage`` (pipeline/config/stages.py: light, no heavy imports)."""
+    from pipeline.config import stages
+
+    return getattr(stages, STAGE_CLASSES.get(stage, f"{stage.title()}Cfg"))
+
+
+STAGE_CLASSES = {"search": "SubnetSearchCfg"}  # stages whose class name is not <Stage>Cfg
 
 
 def stage_nodes(method_stages: Sequence[str]) -> list[str]:
@@ -53,12 +45,12 @@ def stage_nodes(method_stages: Sequence[str]) -> list[str]:
     return stages + (["latent"] if "graph" in stages else [])
 
 
-def node_owner(node: str) -> tuple[Path, str]:
-    """Return where the config dataclass of ``shrink.<node>`` is declared."""
-    return (PIPELINE / "latent.py", "Cfg") if node == "latent" else stage_cfg(node)
+def node_owner(node: str) -> type:
+    """Return the config dataclass of ``shrink.<node>``."""
+    return stage_cfg(node)
 
 
-def nested(name: str, top: Sequence[tuple[Path, str]], nodes: dict[str, tuple[Path, str]],
+def nested(name: str, top: Sequence[type], nodes: dict[str, type],
            extra: dict[str, Any] | None = None) -> type:
     """Return a schema with the fields of ``top`` at its top and one sub-schema per entry of ``nodes``."""
     subs = {key: schema(f"{name}{key.title()}", [owner]) for key, owner in nodes.items()}
@@ -68,23 +60,24 @@ def nested(name: str, top: Sequence[tuple[Path, str]], nodes: dict[str, tuple[Pa
     return dataclasses.make_dataclass(name, [(k, t, f) for k, (t, f) in fields.items()])
 
 
-def _fields(owners: Sequence[tuple[Path, str]]) -> dict[str, Any]:
-    """Return name -> schema type of every field of ``owners`` (first owner wins a shared name)."""
+def _fields(owners: Sequence[type]) -> dict[str, Any]:
+    """Return name -> schema type of every field of the dataclasses ``owners`` (first owner wins a shared name)."""
     out: dict[str, Any] = {}
-    for path, class_name in owners:
-        for field_name, annotation in declared_fields(path, class_name):
-            out.setdefault(field_name, Optional[SIMPLE[annotation]] if annotation in SIMPLE else Any)  # noqa: UP045
+    for owner in owners:
+        for f in dataclasses.fields(owner):
+            annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            out.setdefault(f.name, Optional[SIMPLE[annotation]] if annotation in SIMPLE else Any)  # noqa: UP045
     return out
 
 
 def shrink_schemas(plans: dict[str, Any] | None = None) -> dict[str, type]:
     """Return method -> schema of its ``shrink`` group: the loop's knobs on top, one node per stage with knobs."""
-    from pipeline.plan import method_plans
+    from pipeline.plan import LoopCfg, method_plans
 
     out = {}
     for method, plan in (method_plans() if plans is None else plans).items():
         nodes = {node: node_owner(node) for node in stage_nodes(plan.first + plan.later)}
-        out[method] = nested(f"{method.title().replace('_', '')}Shrink", [(PIPELINE / "plan.py", "LoopCfg")], nodes,
+        out[method] = nested(f"{method.title().replace('_', '')}Shrink", [LoopCfg], nodes,
                              {"plan": Optional[PlanSchema]})  # noqa: UP045
     return out
 

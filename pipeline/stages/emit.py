@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline import pictures
+from pipeline.config.stages import EmitCfg
 from pipeline.context import StageContext
 from pipeline.errors import ConfigError
 from pipeline.metrics import space_metrics
@@ -18,12 +18,7 @@ from spaces.shrunk import LIST_LIMIT, Pocket, ShrunkSpace
 NEEDS, MAKES = ("pockets", "scores"), ("shrunk_space",)
 
 
-@dataclass(frozen=True)
-class Cfg:
-    """Knobs of the emit stage (filled by the runner, not by conf/shrink)."""
-
-    provenance: dict[str, Any] = field(default_factory=dict)  # run id, seed, config, ...
-    choose: str = "best"  # emit the round with the best mean pocket score, or the "last" round
+Cfg = EmitCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def best_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from pipeline.config.stages import EvaluateCfg
 from pipeline.context import StageContext
 from pipeline.evaluators.base import EvaluatorError
 from pipeline.executors import Failure
@@ -23,11 +23,7 @@ from spaces.files import strict_dumps
 NEEDS, MAKES = ("proposals",), ("scores",)
 
 
-@dataclass(frozen=True)
-class Cfg:
-    """Knobs of the evaluate stage."""
-
-    progress: bool = True  # show a progress bar while evaluating
+Cfg = EvaluateCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def read_journal(path: Path) -> dict[str, dict[str, Any]]:

@@ -21,12 +21,12 @@ the single best region leaves the surrogate blind in the others).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Any
 
 import numpy as np
 
+from pipeline.config.stages import ExploreCfg
 from pipeline.context import StageContext
 from pipeline.surrogate import Surrogate, SurrogateCfg
 from spaces.base import SearchSpace
@@ -34,21 +34,7 @@ from spaces.base import SearchSpace
 NEEDS, MAKES = ("pockets", "scores"), ("proposals",)
 
 
-@dataclass(frozen=True)
-class Cfg:
-    """Knobs of the explore stage."""
-
-    seeds_per_round: int  # archs whose neighbourhoods are candidates this round
-    neighbors_per_seed: int  # acquisition=random: unevaluated neighbours evaluated per seed
-    fresh_samples: int  # extra uniform samples per round, keeping some global exploration
-    acquisition: str = "ucb"  # ucb: surrogate-ranked neighbours; random: random neighbours per pocket seed
-    batch_size: int = 10  # acquisition=ucb: archs proposed per round
-    explore_pockets: int = 4  # acquisition=ucb: localities sharing the batch
-    seeds_per_pocket: int = 3  # acquisition=ucb: a pocket's best archs whose neighbours are candidates
-    radius: int = 2  # acquisition=ucb: an arch within this distance of a pocket seed joins that pocket
-    mutation_fraction: float = 0.5  # acquisition=ucb: share of the batch spent on REA-style mutations instead
-    kappa: float = 0.5  # acquisition=ucb: weight of the surrogate's spread (exploration)
-    trees: int = 100  # surrogate ensemble size
+Cfg = ExploreCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def seed_order(previous: dict[str, Any], evaluated: dict[str, dict[str, Any]]) -> list[str]:

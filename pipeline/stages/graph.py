@@ -6,23 +6,19 @@ among an arch's ``latent_k`` nearest evaluated archs in the learned embedding (p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
+from pipeline.config.stages import GraphCfg
 from pipeline.context import StageContext
 from pipeline.locality import LocalityGraph
 
 NEEDS, MAKES = ("scores",), ("graph",)
 
 
-@dataclass(frozen=True)
-class Cfg:
-    """Knobs of the graph stage."""
-
-    link_distance: int  # archs at structural distance <= this are linked
+Cfg = GraphCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def load_locality(data: dict[str, Any]) -> LocalityGraph:

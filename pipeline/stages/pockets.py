@@ -23,13 +23,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
 from pipeline import locality
+from pipeline.config.stages import PocketsCfg
 from pipeline.constraints import Constraints
 from pipeline.context import StageContext
 from pipeline.errors import ConfigError
@@ -43,19 +43,7 @@ REGIONS = ("surrogate", "members", "ball")
 NEEDS, MAKES = ("scores", "graph"), ("pockets",)
 
 
-@dataclass(frozen=True)
-class Cfg:
-    """Knobs of the pockets stage."""
-
-    radius: int  # a pocket holds good archs within this many graph hops of its seed
-    good_quantile: float  # "good" = score >= this quantile of the round-0 uniform sample
-    max_pockets: int  # at most this many pockets per round
-    min_pocket_size: int  # a locality smaller than this is not (yet) a pocket
-    region: str = "surrogate"  # emitted pocket: surrogate-filled neighbourhood, its evaluated members, or a whole ball
-    target_size: int = 100  # region=surrogate: archs in the emitted space (evaluated + predicted)
-    target_fraction: float = 0.0  # region=surrogate: if > 0, the size is this share of the space instead
-    pool_per_seed: int = 2000  # region=surrogate: candidate archs per seed and hop level (a random subset beyond)
-    trees: int = 100  # region=surrogate: surrogate ensemble size
+Cfg = PocketsCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def threshold(ctx: StageContext, quantile: float) -> float:

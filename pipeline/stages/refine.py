@@ -15,11 +15,11 @@ members never evaluated are null) and the restriction itself as ``restriction.js
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pipeline.config.stages import RefineCfg
 from pipeline.context import StageContext
 from pipeline.errors import ConfigError
 from pipeline.stages.pockets import make_pocket, save_round
@@ -28,13 +28,7 @@ from spaces.base import CategoricalSpace
 NEEDS, MAKES = ("scores",), ("pockets", "restriction")
 
 
-@dataclass(frozen=True)
-class Cfg:
-    """Knobs of the refine stage."""
-
-    rule: str  # "op_pruning" or "regnet"
-    target_size: int  # stop refining once the restricted space is this small
-    max_members: int = 200_000  # refuse to enumerate restricted spaces larger than this
+Cfg = RefineCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def current_restriction(ctx: StageContext) -> list[tuple[str, ...]]:

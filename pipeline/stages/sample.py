@@ -6,10 +6,9 @@ restriction) it samples uniformly inside the restriction the previous round left
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from pipeline.config.stages import SampleCfg
 from pipeline.context import StageContext
 from pipeline.errors import ConfigError
 from pipeline.stages.refine import categorical, current_restriction
@@ -17,12 +16,7 @@ from pipeline.stages.refine import categorical, current_restriction
 NEEDS, MAKES = (), ("proposals",)
 
 
-@dataclass(frozen=True)
-class Cfg:
-    """Knobs of the sample stage."""
-
-    n_samples: int  # uniform samples evaluated in round 0 (capped by the budget)
-    samples_per_round: int = 0  # later rounds: new uniform samples inside the current restriction
+Cfg = SampleCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:

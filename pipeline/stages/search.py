@@ -11,13 +11,13 @@ weights (BN recalibrated), is saved as ``best_subnet.pt`` for fine-tuning.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from pipeline import pictures
+from pipeline.config.stages import SubnetSearchCfg
 from pipeline.context import StageContext
 from pipeline.evaluators.train import pick_device
 from pipeline.stages.supernet import shrunk_space
@@ -31,19 +31,7 @@ from spaces.shrunk import LIST_LIMIT
 NEEDS, MAKES = ("shrunk_space", "checkpoint"), ("ranking", "search", "subnet")
 
 
-@dataclass(frozen=True)
-class Cfg:
-    """Knobs of the search stage."""
-
-    eval_archs: int  # archs ranked per set (shrunk members, uniform draws of the full space)
-    bn_batches: int  # training batches that recalibrate each subnet's BN statistics
-    population: int
-    generations: int
-    parents: int
-    mutation_prob: float
-    calib_batch: int = 256  # images per BN-recalibration batch
-    device: str = "auto"
-    threads: int | str = 1  # CPU threads (auto: every usable core), as for supernet training
+Cfg = SubnetSearchCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:

@@ -6,22 +6,16 @@ space): the null baseline. ``topk`` keeps the best archs seen: random search's s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from pipeline.config.stages import SelectCfg
 from pipeline.context import StageContext
 from pipeline.stages.pockets import make_pocket, save_round
 
 NEEDS, MAKES = ("scores",), ("pockets",)
 
 
-@dataclass(frozen=True)
-class Cfg:
-    """Knobs of the select stage."""
-
-    size: int  # archs kept in the shrunk space
-    rule: str  # "random" (uniform subset) or "top" (best by score)
+Cfg = SelectCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:

@@ -8,10 +8,9 @@ per-epoch series).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
+from pipeline.config.stages import SupernetCfg
 from pipeline.context import StageContext
 from pipeline.errors import ConfigError
 from pipeline.supernet.models import build_supernet
@@ -24,29 +23,7 @@ NEEDS, MAKES = ("shrunk_space",), ("curves", "checkpoint")
 SERIES = "curves"  # per-epoch rows the runner logs as MLflow series (step = epoch)
 
 
-@dataclass(frozen=True)
-class Cfg:
-    """Knobs of the supernet stage."""
-
-    sample_from: str  # "shrunk" or "full"
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    device: str = "auto"
-    bf16: bool = True  # bf16 autocast on CUDA
-    channels_last: bool = True  # channels-last tensors on CUDA
-    threads: int | str = 1  # CPU threads (auto: every usable core); pipeline/threads.py says why 1
-
-    def __post_init__(self) -> None:
-        """Refuse settings that could only fail after the whole budget is spent."""
-        if self.sample_from not in ("shrunk", "full"):
-            raise ConfigError(f"supernet.train.sample_from={self.sample_from!r} is not one of shrunk, full")
-        for key in ("epochs", "batch_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"supernet.train.{key}={value!r} must be an integer >= 1")
+Cfg = SupernetCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def shrunk_space(ctx: StageContext) -> ShrunkSpace:

@@ -1,0 +1,1 @@
+"""Light config declarations (no heavy imports): the stages' dataclasses."""
