@@ -12,14 +12,14 @@ from pipeline import CONF_DIR
 from pipeline.cli import check, split_argv
 
 
-def render_help(argv: list[str]) -> str:
+def render_help(argv: list[str], config_name: str = "config") -> str:
     """Return ``--help`` for ``argv``'s composition: Hydra's template, filled without Hydra's per-group recomposition."""
     import string
 
     from omegaconf import open_dict
 
     line = split_argv(argv)
-    cfg = check([a for a in argv if a not in HELP_FLAGS])
+    cfg = check([a for a in argv if a not in HELP_FLAGS], config_name)
     template = str(cfg.hydra.help.template)
     with open_dict(cfg):
         del cfg["hydra"]

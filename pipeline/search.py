@@ -367,9 +367,13 @@ def cli() -> None:
 
     from pipeline import CONF_DIR
     from pipeline.cli import check, with_recorded_overrides
+    from pipeline.help import HELP_FLAGS, render_help
 
     argv = sys.argv[1:]
     try:
+        if any(a in HELP_FLAGS for a in argv):
+            print(render_help(argv, "search"))
+            return
         cfg = check(argv, "search")
         if cfg is not None and cfg.get("resume"):
             run_dir = Path(str(cfg.resume)).expanduser()

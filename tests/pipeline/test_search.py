@@ -100,3 +100,11 @@ def test_a_shrunk_space_of_another_space_is_one_line(tmp_path: Path, toy_table: 
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=HANG_GUARD_S)
     assert done.returncode != 0 and done.stderr.strip().splitlines() == [
         f"error: shrunk={shrunk} is a subspace of 'toy', but space=nb201; set space=toy"]
+
+
+def test_help_names_the_knobs_and_shows_the_composition(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "pipeline.search", "budget=7", "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          timeout=HANG_GUARD_S)
+    assert done.returncode == 0 and "nas-shrink-search" in done.stdout and "reuse_scores=auto" in done.stdout
+    assert "budget: 7" in done.stdout and "searcher: rea" in done.stdout
