@@ -43,7 +43,7 @@ def picked_regret(scores: Mapping[str, float], truth: Mapping[str, float]) -> fl
 
 def paired(rows: list[dict[str, Any]], a: str, b: str, higher_better: bool = True, tol: float = 1e-9) -> str:
     """Return 'mean_a ± std vs mean_b ± std (better/tied/worse)' over paired rows."""
-    pairs = [(r[a], r[b]) for r in rows if a in r and b in r]
+    pairs = [(r[a], r[b]) for r in rows if a in r and b in r and np.isfinite(r[a]) and np.isfinite(r[b])]
     if not pairs:
         return "-"
     x, y = np.array(pairs).T

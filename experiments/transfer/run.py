@@ -43,7 +43,11 @@ from experiments.common import compose_cfg, paired, parse_seeds, top_k  # noqa: 
 
 SOURCES = {"cifar10": ("cifar10", "val_acc", ("cifar100", "ImageNet16-120")),
            "params": ("cifar10", "params", ("cifar10",)),
-           "flops": ("cifar10", "flops", ("cifar10",))}
+           "flops": ("cifar10", "flops", ("cifar10",)),
+           "pixel3": ("cifar10", "val_acc", ("cifar10",))}
+# Device transfer: the shrink runs under a latency budget on one device, the target search under another's.
+# Budgets: about the median latency on each device (pixel3 10.7 ms; eyeriss 5.1 ms), NB201 CIFAR-10 table.
+DEVICES = {"pixel3": (("pixel3", 10.7), ("eyeriss", 5.1))}
 ARMS = ("shrunk", "full", "rea_topk", "box", "warm")
 NS = (25, 50, 100)
 SOURCE_BUDGET = 200
@@ -58,6 +62,9 @@ def shrink(table: Path, source: str, seed: int, out: Path, extra: list[str]) -> 
 
     dataset, metric, _ = SOURCES[source]
     run_dir = out / "runs" / f"{source}-s{seed}"
+    if source in DEVICES:
+        device, budget = DEVICES[source][0]
+        extra = [f"constraints.max_latency_ms={budget}", f"constraints.device={device}", *extra]
     cfg = compose_cfg(["space=nb201", "evaluator=benchmark", f"evaluator.path={table}", f"dataset={dataset}",
                        f"evaluator.metric={metric}", f"seed={seed}", f"shrink.budget={SOURCE_BUDGET}", "supernet=none",
                        "progress=false", "ground_truth=null", "executor.workers=1",
@@ -66,6 +73,32 @@ def shrink(table: Path, source: str, seed: int, out: Path, extra: list[str]) -> 
     history = [(r["arch"], r["score"]) for path in sorted(run_dir.glob("round_*/evaluate/scores.csv"))
                for r in read_rows(path) if math.isfinite(r["score"])]
     return ShrunkSpace.load(result.shrunk_space), history
+
+
+class Within:
+    """A domain cut to the archs a target's latency budget allows (rejection sampling, filtered neighbours)."""
+
+    def __init__(self, domain: Any, feasible: Any) -> None:
+        self.domain, self.feasible = domain, feasible
+
+    def size(self) -> int:
+        """Return the uncut domain's size (the cut is not counted)."""
+        return self.domain.size()
+
+    def __contains__(self, arch: str) -> bool:
+        return arch in self.domain and self.feasible(arch)
+
+    def sample(self, rng: np.random.Generator, attempts: int = 20_000) -> str:
+        """Draw a feasible arch of the domain uniformly."""
+        for _ in range(attempts):
+            arch = self.domain.sample(rng)
+            if self.feasible(arch):
+                return arch
+        raise ValueError("no arch of this domain meets the target's budget")
+
+    def neighbors(self, arch: str) -> list[str]:
+        """Return the feasible neighbours inside the domain."""
+        return [a for a in self.domain.neighbors(arch) if self.feasible(a)]
 
 
 def rea_settings(n: int) -> dict[str, int]:
@@ -85,7 +118,9 @@ def job(args: dict[str, Any]) -> list[dict[str, Any]]:
     space = NB201Space()
     shrunk, history = shrink(table, source, seed, out, list(args.get("overrides", [])))
     source_table = read_table(table, space, dataset)
-    source_rea = rea(FullDomain(space), Oracle(table_score(source_table, metric), SOURCE_BUDGET),
+    (src_device, src_budget), (tgt_device, tgt_budget) = DEVICES.get(source, ((None, None), (None, None)))
+    src_ok = (lambda a: source_table[a][f"latency_{src_device}"] <= src_budget) if src_device else (lambda a: True)
+    source_rea = rea(FullDomain(space, src_ok), Oracle(table_score(source_table, metric), SOURCE_BUDGET),
                      np.random.default_rng([seed, 1]), **rea_settings(SOURCE_BUDGET))
     ranked = top_k(source_rea.history, len(source_rea.history))
     domains = {"shrunk": ShrunkDomain(shrunk), "full": FullDomain(space),
@@ -93,17 +128,23 @@ def job(args: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for target in targets:
         rows_t = read_table(table, space, target)
-        truth = {a: r["test_acc"] for a, r in rows_t.items()}
+        ok = (lambda a, rows=rows_t: rows[a][f"latency_{tgt_device}"] <= tgt_budget) if tgt_device else (lambda a: True)
+        truth = {a: r["test_acc"] for a, r in rows_t.items() if ok(a)}
         best_test = max(truth.values())
-        oracle_arch = max(rows_t, key=lambda a: (rows_t[a]["val_acc"], a))
+        oracle_arch = max(truth, key=lambda a: (rows_t[a]["val_acc"], a))
+        label = f"{target}@{tgt_device}" if tgt_device else target
         for n in args["ns"]:
-            row = {"seed": seed, "source": source, "target": target, "n": n, "shrunk_size": shrunk.size(),
+            row = {"seed": seed, "source": source, "target": label, "n": n, "shrunk_size": shrunk.size(),
                    "box_size": domains["box"].size(), "source_evaluations": len(history)}
             for i, arm in enumerate(ARMS):
-                domain = domains.get(arm, domains["full"])
+                domain = Within(domains.get(arm, domains["full"]), ok) if tgt_device else domains.get(arm, domains["full"])
                 initial = ranked[: rea_settings(n)["population"]] if arm == "warm" else ()
-                found = rea(domain, Oracle(table_score(rows_t), n), np.random.default_rng([seed, 100 + i, n]),
-                            initial=initial, **rea_settings(n))
+                try:
+                    found = rea(domain, Oracle(table_score(rows_t), n), np.random.default_rng([seed, 100 + i, n]),
+                                initial=initial, **rea_settings(n))
+                except ValueError:  # no member of this domain meets the target's budget: it finds nothing
+                    row.update({f"{arm}/regret": math.nan, f"{arm}/val_regret": math.nan, f"{arm}/spent": 0})
+                    continue
                 pick = max(found.cache, key=lambda a: (found.cache[a], a))
                 row[f"{arm}/regret"] = best_test - truth[pick]
                 row[f"{arm}/val_regret"] = truth[oracle_arch] - truth[pick]
@@ -122,7 +163,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         groups.setdefault((r["source"], r["target"], r["n"]), []).append(r)
     for (source, target, n), g in sorted(groups.items()):
-        cells = [f"{np.mean([r[f'{a}/regret'] for r in g]):.2f} ± {np.std([r[f'{a}/regret'] for r in g]):.2f}"
+        cells = [f"{np.nanmean([r[f'{a}/regret'] for r in g]):.2f} ± {np.nanstd([r[f'{a}/regret'] for r in g]):.2f}"
                  for a in ARMS]
         lines.append(f"| {source} -> {target} | {n} | {len(g)} | " + " | ".join(cells) + " |")
         pairs.append(f"| {source} -> {target} | {n} | "
