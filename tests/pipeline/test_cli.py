@@ -231,8 +231,14 @@ def test_help_shows_the_composition_it_was_given(tmp_path: Path) -> None:
 
 
 def test_resuming_a_folder_with_a_cut_json_file_names_the_file(tmp_path: Path) -> None:
-    done = cli(tmp_path, "space=toy", "supernet=none", "progress=false", "hydra.run.dir=run")
-    assert done.returncode == 0, done.stderr[-2000:]
+    from pipeline.run import run
+    from tests.conftest import compose_cfg
+
+    run(compose_cfg("space=toy", "supernet=none", "progress=false", "shrink.budget=21",
+                    f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"), tmp_path / "run")
+    (tmp_path / "run" / ".hydra").mkdir(exist_ok=True)  # as a command-line run leaves it: its overrides
+    (tmp_path / "run" / ".hydra" / "overrides.yaml").write_text(
+        f"- space=toy\n- supernet=none\n- shrink.budget=21\n- tracking.uri=sqlite:///{tmp_path}/mlflow.db\n")
     marker = next((tmp_path / "run" / "round_000").glob("*/_done.json"))
     for cut, fix in ((marker, "move it aside to recompute"), (tmp_path / "run" / "run.json", "start a new run")):
         text = cut.read_text()
@@ -245,12 +251,10 @@ def test_resuming_a_folder_with_a_cut_json_file_names_the_file(tmp_path: Path) -
 def test_a_ground_truth_run_and_a_three_method_sweep_print_their_verdict(tmp_path: Path, toy_table: Path) -> None:
     table = ["space=toy", "evaluator=benchmark", f"evaluator.path={toy_table}", "supernet=none", "progress=false",
              "shrink.budget=24"]
-    single = cli(tmp_path, *table, "shrink.pockets.good_quantile=0.5", "shrink.sample.n_samples=8", "hydra.run.dir=one")
-    assert single.returncode == 0, single.stderr[-2000:]
-    assert "verdict (ground truth, test accuracy): emitted space mean" in single.stdout
-    assert "vs round-0 uniform sample mean" in single.stdout
     sweep = cli(tmp_path, "-m", *table, "shrink=lissnas,topk,random", "hydra.sweep.dir=sweep")
     assert sweep.returncode == 0, sweep.stderr[-2000:]
+    assert sweep.stdout.count("verdict (ground truth, test accuracy): emitted space mean") == 3  # one per run
+    assert "vs round-0 uniform sample mean" in sweep.stdout
     tail = sweep.stdout[sweep.stdout.rindex("\n\n"):]  # the sweep's summary comes after the last job
     assert all(f"| {method} " in tail or f"shrink={method}" in tail for method in ("lissnas", "topk", "random")), tail
     assert "Sweep run: http://127.0.0.1:5000/#/experiments/" in sweep.stdout.splitlines()[-1]
