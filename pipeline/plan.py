@@ -165,8 +165,12 @@ def check_ranges(shrink: dict[str, Any]) -> None:
 
 
 def check_budget_leaves_rounds(shrink: dict[str, Any]) -> None:
-    """Refuse an initial sample that spends the whole budget of a method whose later rounds are what it adds."""
-    later = (shrink.get("plan") or {}).get("later") or []
+    """Refuse an initial sample that spends the whole budget of a method whose later rounds grow its space.
+
+    Only a method that explores after round 0 (lissnas) depends on later rounds: a refining method
+    (op_pruning, regnet) already restricts the space in round 0, and a smaller budget just samples less.
+    """
+    later = [s for s in (shrink.get("plan") or {}).get("later") or [] if s == "explore"]
     n_samples, budget = (shrink.get("sample") or {}).get("n_samples"), shrink.get("budget")
     if later and isinstance(n_samples, int) and isinstance(budget, int) and n_samples >= budget:
         raise ConfigError(f"shrink.sample.n_samples={n_samples} spends all of shrink.budget={budget} in round 0, "
