@@ -247,6 +247,7 @@ def test_resuming_a_folder_with_a_cut_json_file_names_the_file(tmp_path: Path) -
         cut.write_text(text)
 
 
+@pytest.mark.slow  # a 3-job sweep, ~8 s; the verdict's lines have their own fast checks below
 def test_a_ground_truth_run_and_a_three_method_sweep_print_their_verdict(tmp_path: Path, toy_table: Path) -> None:
     table = ["space=toy", "evaluator=benchmark", f"evaluator.path={toy_table}", "supernet=none", "progress=false",
              "shrink.budget=24"]
@@ -286,3 +287,14 @@ def test_a_refining_method_may_spend_its_whole_budget_on_round_zero() -> None:
     from pipeline.cli import check
 
     assert check(["shrink=op_pruning", "shrink.budget=40"]) is not None  # n_samples 80: round 0 refines already
+
+
+def test_the_verdict_reads_the_emitted_space_against_the_sample_and_the_space() -> None:
+    from pipeline.console import verdict_lines
+
+    lines = verdict_lines({"gt_mean": 90.77, "gt_best": 91.52, "regret": 0.0, "recall_top0.1pct": 0.9375,
+                           "recall_top1pct": 0.452, "sample_mean_test_acc": 77.33, "gt_full_mean": 83.39})
+    assert lines == ["verdict (ground truth, test accuracy): emitted space mean 90.77, best 91.52 (regret 0.00); "
+                     "holds 94% of the space's top 0.1% and 45% of its top 1%",
+                     "  vs round-0 uniform sample mean 77.33; whole space mean 83.39"]
+    assert verdict_lines({"shrunk_size": 100.0}) == []  # no ground truth, no verdict
