@@ -154,9 +154,7 @@ def fill_pockets(space: SearchSpace, seeds: list[str], scores: dict[str, float],
     dropped: set[int] = set()
     while True:
         grouped: dict[int, list[str]] = {}
-        for arch in (a for a in ranked if home[a][0] not in dropped):
-            if sum(map(len, grouped.values())) >= size:
-                break
+        for arch in [a for a in ranked if home[a][0] not in dropped][:size]:
             grouped.setdefault(home[arch][0], []).append(arch)
         small = {k for k, members in grouped.items() if len(members) < min_size}
         if not small or len(small) == len(grouped):  # every pocket small: keep them rather than emit nothing

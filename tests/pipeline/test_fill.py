@@ -31,11 +31,15 @@ def test_neighbourhood_equals_the_enumerated_hamming_ball() -> None:
     assert found == {a: int(h) for a, h in zip(ALL, hops, strict=True) if h <= 2}
 
 
-def test_fill_emits_exactly_the_target_size_with_predictions_for_unevaluated_members() -> None:
+def evaluated_sample(n_seeds: int) -> tuple[np.random.Generator, dict[str, float], list[str]]:
+    """Return the rng after drawing, the synthetic scores of 150 uniform archs, and the ``n_seeds`` best as seeds."""
     rng = np.random.default_rng(0)
-    evaluated = [ALL[i] for i in rng.choice(len(ALL), 150, replace=False)]
-    scores = synthetic_scores(evaluated)
-    seeds = sorted(scores, key=lambda a: -scores[a])[:3]
+    scores = synthetic_scores([ALL[i] for i in rng.choice(len(ALL), 150, replace=False)])
+    return rng, scores, sorted(scores, key=lambda a: -scores[a])[:n_seeds]
+
+
+def test_fill_emits_exactly_the_target_size_with_predictions_for_unevaluated_members() -> None:
+    rng, scores, seeds = evaluated_sample(3)
     pockets = fill_pockets(SPACE, seeds, scores, 2, 120, np.random.default_rng(1), trees=30)
     members = [m for p in pockets for m in p["members"]]
     shrunk = ShrunkSpace(SPACE, [Pocket(p["id"], p["seed"], p["seed_score"], p["radius"],
@@ -93,10 +97,7 @@ def test_target_fraction_overrides_target_size() -> None:
 
 
 def test_a_seed_that_would_keep_fewer_than_min_size_archs_gives_its_places_to_the_others() -> None:
-    rng = np.random.default_rng(0)
-    evaluated = [ALL[i] for i in rng.choice(len(ALL), 150, replace=False)]
-    scores = synthetic_scores(evaluated)
-    seeds = sorted(scores, key=lambda a: -scores[a])[:6]
+    _, scores, seeds = evaluated_sample(6)
     free = fill_pockets(SPACE, seeds, scores, 2, 120, np.random.default_rng(1), trees=30)
     sizes = sorted(len(p["members"]) for p in free)
     assert len(sizes) > 1 and sizes[0] < 30  # without a floor, some pockets are small
