@@ -75,32 +75,6 @@ def shrink(table: Path, source: str, seed: int, out: Path, extra: list[str]) -> 
     return ShrunkSpace.load(result.shrunk_space), history
 
 
-class Within:
-    """A domain cut to the archs a target's latency budget allows (rejection sampling, filtered neighbours)."""
-
-    def __init__(self, domain: Any, feasible: Any) -> None:
-        self.domain, self.feasible = domain, feasible
-
-    def size(self) -> int:
-        """Return the uncut domain's size (the cut is not counted)."""
-        return self.domain.size()
-
-    def __contains__(self, arch: str) -> bool:
-        return arch in self.domain and self.feasible(arch)
-
-    def sample(self, rng: np.random.Generator, attempts: int = 20_000) -> str:
-        """Draw a feasible arch of the domain uniformly."""
-        for _ in range(attempts):
-            arch = self.domain.sample(rng)
-            if self.feasible(arch):
-                return arch
-        raise ValueError("no arch of this domain meets the target's budget")
-
-    def neighbors(self, arch: str) -> list[str]:
-        """Return the feasible neighbours inside the domain."""
-        return [a for a in self.domain.neighbors(arch) if self.feasible(a)]
-
-
 def rea_settings(n: int) -> dict[str, int]:
     """Return REA's population and tournament for a budget of ``n`` (every domain the same)."""
     population = min(50, n // 2)
@@ -110,7 +84,7 @@ def rea_settings(n: int) -> dict[str, int]:
 def job(args: dict[str, Any]) -> list[dict[str, Any]]:
     """Shrink on one source for one seed, then search every target in every domain; return one row per (target, N)."""
     from pipeline.evaluators.benchmark import read_table
-    from pipeline.searchers import BoxDomain, FullDomain, MemberDomain, Oracle, ShrunkDomain, rea, table_score
+    from pipeline.searchers import BoxDomain, FeasibleDomain, FullDomain, MemberDomain, Oracle, ShrunkDomain, rea, table_score
     from spaces.nb201 import NB201Space
 
     table, source, seed, out = Path(args["table"]), args["source"], int(args["seed"]), Path(args["out"])
@@ -137,7 +111,8 @@ def job(args: dict[str, Any]) -> list[dict[str, Any]]:
             row = {"seed": seed, "source": source, "target": label, "n": n, "shrunk_size": shrunk.size(),
                    "box_size": domains["box"].size(), "source_evaluations": len(history)}
             for i, arm in enumerate(ARMS):
-                domain = Within(domains.get(arm, domains["full"]), ok) if tgt_device else domains.get(arm, domains["full"])
+                domain = domains.get(arm, domains["full"])
+                domain = FeasibleDomain(domain, ok) if tgt_device else domain
                 initial = ranked[: rea_settings(n)["population"]] if arm == "warm" else ()
                 try:
                     found = rea(domain, Oracle(table_score(rows_t), n), np.random.default_rng([seed, 100 + i, n]),

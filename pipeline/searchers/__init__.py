@@ -9,6 +9,7 @@ from __future__ import annotations
 from pipeline.searchers.base import (
     BoxDomain,
     BudgetSpent,
+    FeasibleDomain,
     FullDomain,
     MemberDomain,
     Oracle,
@@ -23,5 +24,5 @@ from pipeline.searchers.sampling import random_search, tpe
 
 SEARCHERS = {"rea": rea, "local_search": local_search, "random": random_search, "tpe": tpe, "epnas": epnas}
 
-__all__ = ["SEARCHERS", "BoxDomain", "BudgetSpent", "FullDomain", "MemberDomain", "Oracle", "ShrunkDomain", "epnas",
-           "evaluator_oracle", "local_search", "random_search", "rea", "table_score", "tpe"]
+__all__ = ["SEARCHERS", "BoxDomain", "BudgetSpent", "FeasibleDomain", "FullDomain", "MemberDomain", "Oracle",
+           "ShrunkDomain", "epnas", "evaluator_oracle", "local_search", "random_search", "rea", "table_score", "tpe"]

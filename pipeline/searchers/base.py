@@ -124,6 +124,32 @@ class BoxDomain:
         return [a for a in out if a in self]
 
 
+class FeasibleDomain:
+    """Any domain cut to the archs a resource budget allows (rejection sampling, filtered neighbours)."""
+
+    def __init__(self, domain: Any, feasible: Callable[[str], bool]) -> None:
+        self.domain, self.feasible = domain, feasible
+
+    def size(self) -> int:
+        """Return the uncut domain's size (the cut is not counted)."""
+        return self.domain.size()
+
+    def __contains__(self, arch: str) -> bool:
+        return arch in self.domain and self.feasible(arch)
+
+    def sample(self, rng: np.random.Generator, attempts: int = 20_000) -> str:
+        """Draw a feasible arch of the domain uniformly."""
+        for _ in range(attempts):
+            arch = self.domain.sample(rng)
+            if self.feasible(arch):
+                return arch
+        raise ValueError(f"no feasible arch of this domain in {attempts} draws; loosen the budget")
+
+    def neighbors(self, arch: str) -> list[str]:
+        """Return the feasible neighbours inside the domain."""
+        return [a for a in self.domain.neighbors(arch) if self.feasible(a)]
+
+
 class Oracle:
     """Scores archs, charging one evaluation per new arch; ``known`` scores are free."""
 
