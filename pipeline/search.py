@@ -210,7 +210,7 @@ def search(cfg: DictConfig, run_dir: Path) -> SearchResult:
     from pipeline.artifacts import read_json, write_json
     from pipeline.build import build, build_constraints, build_executor, check_constraints, ground_truth
     from pipeline.locks import exclusive
-    from pipeline.searchers import SEARCHERS, FullDomain, ShrunkDomain, evaluator_oracle
+    from pipeline.searchers import SEARCHERS, FeasibleDomain, FullDomain, ShrunkDomain, evaluator_oracle
     from pipeline.tracking import Tracker
 
     check_settings(cfg)
@@ -222,16 +222,17 @@ def search(cfg: DictConfig, run_dir: Path) -> SearchResult:
                           np.random.default_rng([int(cfg.seed), 7]))
     feasible = (lambda a: constraints.violation(evaluator.costs(space.from_str(a))) is None) if constraints.active \
         else (lambda a: True)
-    domain = ShrunkDomain(source.shrunk) if source.shrunk is not None else FullDomain(space, feasible)
+    domain = FullDomain(space, feasible) if source.shrunk is None else (
+        FeasibleDomain(ShrunkDomain(source.shrunk), feasible) if constraints.active else ShrunkDomain(source.shrunk))
     known = known_scores(source, cfg)
     truth = ground_truth(cfg.get("ground_truth", "auto"), space, evaluator)
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = OmegaConf.to_container(cfg, resolve=True)
     with exclusive(run_dir / ".lock", f"search folder {run_dir}"):
         recorded = read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).exists() else None
-        if recorded is not None and _without(recorded["config"]) != _without(settings):
-            changed = sorted(k for k in set(_flat(recorded["config"])) | set(_flat(settings))
-                             if _flat(recorded["config"]).get(k) != _flat(settings).get(k) and k not in VOLATILE)
+        theirs, ours = (_without(recorded["config"]) if recorded else {}), _without(settings)
+        changed = sorted(k for k in theirs.keys() | ours.keys() if theirs.get(k) != ours.get(k)) if recorded else []
+        if changed:
             raise ConfigError(f"{run_dir} holds a search with other settings ({', '.join(changed[:5])}); "
                               "resume it with its own settings or start a new folder")
         tracker = Tracker(str(cfg.tracking.uri), str(cfg.tracking.experiment))
@@ -274,14 +275,11 @@ def search(cfg: DictConfig, run_dir: Path) -> SearchResult:
 VOLATILE = ("progress", "resume")  # settings that change no result
 
 
-def _flat(settings: Mapping[str, Any]) -> dict[str, Any]:
+def _without(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the flattened settings that decide a search's result."""
     from pipeline.tracking import flatten
 
-    return flatten(dict(settings))
-
-
-def _without(settings: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in _flat(settings).items() if k not in VOLATILE}
+    return {k: v for k, v in flatten(dict(settings)).items() if k not in VOLATILE}
 
 
 def _log_inputs(tracker: Any, run_id: str, cfg: DictConfig, source: Source, evaluator: Any, dataset: Any) -> None:

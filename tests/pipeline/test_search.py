@@ -108,3 +108,15 @@ def test_help_names_the_knobs_and_shows_the_composition(tmp_path: Path) -> None:
                           timeout=HANG_GUARD_S)
     assert done.returncode == 0 and "nas-shrink-search" in done.stdout and "reuse_scores=auto" in done.stdout
     assert "budget: 7" in done.stdout and "searcher: rea" in done.stdout
+
+
+def test_a_budget_on_the_target_cuts_the_shrunk_space_too(tmp_path: Path, toy_table: Path, shrunk: Path) -> None:
+    import csv
+
+    rows = {r["arch"]: float(r["params"]) for r in csv.DictReader(toy_table.open())}
+    members = ShrunkSpace.load(shrunk).arch_strs()
+    cap = sorted(rows[a] for a in members)[len(members) // 2]  # half the members fit
+    result = search(search_cfg(tmp_path, toy_table, f"shrunk={shrunk}", "budget=20", "reuse_scores=false",
+                               f"constraints.max_params={cap}"), tmp_path / "s")
+    history = json.loads((tmp_path / "s" / "search.json").read_text())["history"]
+    assert history and all(rows[h["arch"]] <= cap for h in history) and rows[result.best_arch] <= cap
