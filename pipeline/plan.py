@@ -7,6 +7,7 @@ built from it before Hydra composes, on every command line, error paths included
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ class LoopCfg:
 RULES = {"random": "random", "topk": "top", "op_pruning": "op_pruning", "regnet": "regnet"}
 
 
-def check_values(shrink: dict[str, Any], references: set[str] = frozenset()) -> None:
+def check_values(shrink: dict[str, Any], references: Collection[str] = ()) -> None:
     """Refuse, by full key, a ``shrink`` value out of range or another method's rule (no stage import needed).
 
     ``references``: leaves (``explore.radius``) whose value interpolates another key; the value is
@@ -99,7 +100,7 @@ def check_values(shrink: dict[str, Any], references: set[str] = frozenset()) -> 
     check_ranges(_without(shrink, references))
 
 
-def _without(shrink: dict[str, Any], paths: set[str]) -> dict[str, Any]:
+def _without(shrink: dict[str, Any], paths: Collection[str]) -> dict[str, Any]:
     """Return ``shrink`` without the leaves at ``paths`` (``node.key``)."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in shrink.items()}
     for path in paths:
@@ -170,9 +171,9 @@ def check_budget_leaves_rounds(shrink: dict[str, Any]) -> None:
     Only a method that explores after round 0 (lissnas) depends on later rounds: a refining method
     (op_pruning, regnet) already restricts the space in round 0, and a smaller budget just samples less.
     """
-    later = [s for s in (shrink.get("plan") or {}).get("later") or [] if s == "explore"]
+    explores = "explore" in ((shrink.get("plan") or {}).get("later") or [])
     n_samples, budget = (shrink.get("sample") or {}).get("n_samples"), shrink.get("budget")
-    if later and isinstance(n_samples, int) and isinstance(budget, int) and n_samples >= budget:
+    if explores and isinstance(n_samples, int) and isinstance(budget, int) and n_samples >= budget:
         raise ConfigError(f"shrink.sample.n_samples={n_samples} spends all of shrink.budget={budget} in round 0, "
                           f"leaving nothing for the later rounds of shrink={shrink.get('method') or 'lissnas'}; "
                           f"lower shrink.sample.n_samples or raise shrink.budget")
