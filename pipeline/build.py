@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import latent
 from pipeline.cli import closest
+from pipeline.config.groups import ConstraintsCfg, LoopCfg
+from pipeline.config.knobs import check
 from pipeline.constraints import Constraints
 from pipeline.errors import ConfigError
 from pipeline.evaluators.base import Evaluator
 from pipeline.evaluators.benchmark import read_table
 from pipeline.executors import Executor, LocalExecutor
-from pipeline.plan import LoopCfg, Plan, check_values, read_plan
-from pipeline.schema import stage_nodes
+from pipeline.plan import Plan, read_plan
+from pipeline.schema import STAGE_CLASSES, SUPERNET_NODES, check_values, linked, method_schema, stage_nodes, supernet_schema
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, search, select, supernet
 from spaces.base import LatencySpace, SearchSpace
 
@@ -48,25 +49,42 @@ def check_plan(plan: Plan, finals: tuple[str, ...], method: str) -> None:
             made |= set(STAGES[name].MAKES)
 
 
-def stage_configs(shrink: dict[str, Any]) -> tuple[LoopCfg, Plan, dict[str, Any]]:
-    """Split ``conf/shrink`` into the loop's config (its top-level keys) and each planned stage's (its node)."""
+def stage_configs(node: Any) -> tuple[LoopCfg, Plan, dict[str, Any]]:
+    """Split the ``shrink`` group into the loop's config (its top, a ``LoopCfg``) and each planned stage's (its node).
+
+    ``node`` is the composed group (or a plain dict); it is laid over its method's schema, so a method
+    file that does not name its schema still gets every default and type, and the objects come from
+    ``OmegaConf.to_object``: each stage's own config class, no copies.
+    """
+    shrink = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
     method = shrink.get("method") or "lissnas"
     plan = read_plan(shrink.get("plan"), method)
     nodes = stage_nodes(plan.first + plan.later)
     top = {k: v for k, v in shrink.items() if k != "plan" and not isinstance(v, dict)}
     for key in sorted(set(_set(top)) - {f.name for f in fields(LoopCfg)}):
         raise ConfigError(_misplaced(key, shrink, nodes, method))
-    for node in sorted(k for k, v in shrink.items() if isinstance(v, dict) and k != "plan" and k not in nodes):
-        raise ConfigError(f"shrink.{node} is not a stage of method {method} (its stages with settings: "
+    for name in sorted(k for k, v in shrink.items() if isinstance(v, dict) and k != "plan" and k not in nodes):
+        raise ConfigError(f"shrink.{name} is not a stage of method {method} (its stages with settings: "
                           f"{', '.join(nodes)}); drop it or choose the method that runs it")
     check_values(shrink)
-    built = {n: stage_config(node_cfg(n), shrink.get(n) or {}, f"shrink.{n}") for n in nodes}
-    return stage_config(LoopCfg, top, "shrink"), plan, built
+    loop = typed(linked(method_schema(method, plan)), node, "shrink")
+    return loop, plan, {n: getattr(loop, n) for n in nodes}
+
+
+def typed(schema: Any, node: Any, path: str) -> Any:
+    """Return ``node`` laid over the config node ``schema`` as objects of its config classes, naming a bad key or type."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(schema, node))
+    except OmegaConfBaseException as err:
+        key = f"{path}.{err.full_key}" if getattr(err, "full_key", None) else path
+        raise ConfigError(f"{key}: {str(err).splitlines()[0]}") from None
 
 
 def node_cfg(node: str) -> Any:
-    """Return the config dataclass of ``shrink.<node>`` (a stage's ``Cfg``, or the locality's), None if no such node."""
-    return latent.Cfg if node == "latent" else getattr(STAGES.get(node), "Cfg", None)
+    """Return the config class of ``shrink.<node>`` (a stage's ``Cfg``, or the locality's), None if no such node."""
+    return STAGE_CLASSES.get(node)
 
 
 def _misplaced(key: str, shrink: dict[str, Any], nodes: list[str], method: str) -> str:
@@ -88,28 +106,6 @@ def _moved(group: str, key: str, raw: dict[str, Any], nodes: Iterable[str]) -> s
 def _set(group: dict[str, Any]) -> dict[str, Any]:
     """Return a group's settings without the unset ones (null in the schema: the stage's own default)."""
     return {k: v for k, v in group.items() if v is not None}
-
-
-def stage_config(cls: type, raw: dict[str, Any], path: str) -> Any:
-    """Build one stage's config dataclass from its node ``path`` (e.g. shrink.pockets), naming a bad key or type."""
-    raw = _set(raw)
-    known = [f.name for f in fields(cls)]
-    for key in sorted(set(raw) - set(known)):
-        raise ConfigError(f"{path}.{key} is not a setting of {path}{closest(key, known)} (its keys: {', '.join(known)})")
-    for f in fields(cls):
-        if f.name in raw:
-            _check_type(f"{path}.{f.name}", raw[f.name], str(f.type))
-    try:
-        return cls(**raw)
-    except TypeError as err:
-        raise ConfigError(f"{path}: {err}") from None
-
-
-def _check_type(key: str, value: Any, annotation: str) -> None:
-    """Reject a value whose type does not match the setting's annotation (bools are not numbers)."""
-    expected = {"int": (int,), "float": (int, float), "str": (str,)}.get(annotation)
-    if expected and (isinstance(value, bool) or not isinstance(value, expected)):
-        raise ConfigError(f"{key}={value!r} must be of type {annotation}")
 
 
 def build(cfg: DictConfig) -> tuple[SearchSpace, Evaluator, Any]:
@@ -136,13 +132,11 @@ def supernet_configs(cfg: DictConfig, space: SearchSpace, evaluator: Evaluator) 
     from pipeline.supernet.models import has_supernet
 
     raw = OmegaConf.to_container(cfg.supernet, resolve=True) if cfg.get("supernet") else {"enabled": False}
-    enabled = raw.pop("enabled", None)
-    enabled = "auto" if enabled is None else enabled
-    if enabled not in (True, False, "auto"):
-        raise ConfigError(f"supernet.enabled={enabled!r} must be true, false or auto")
-    for key in sorted(set(_set(raw)) - set(SUPERNET_NODES)):
+    for key in sorted(set(_set(raw)) - {"enabled", *SUPERNET_NODES}):
         raise ConfigError(_moved("supernet", key, raw, SUPERNET_NODES) or
                           f"supernet.{key} is not a setting of the supernet; its keys: enabled, train.*, search.*")
+    check(supernet_schema(), raw, "supernet")
+    enabled = raw.get("enabled", "auto")
     offered = has_supernet(space)
     if enabled is True and not offered:
         raise ConfigError(f"supernet.enabled=true but space {space.name!r} has no supernet (nb201, mobilenet do)")
@@ -150,14 +144,11 @@ def supernet_configs(cfg: DictConfig, space: SearchSpace, evaluator: Evaluator) 
         return {}
     from pipeline.threads import resolve_count
 
-    built = {stage: stage_config(STAGES[stage].Cfg, raw.get(node) or {}, f"supernet.{node}")
-             for node, stage in SUPERNET_NODES.items()}
-    for node, stage in SUPERNET_NODES.items():  # refused now, not after the whole budget
-        resolve_count(f"supernet.{node}.threads", built[stage].threads, 1)
+    node = typed(linked(supernet_schema()), cfg.supernet, "supernet")
+    built = {stage: getattr(node, key) for key, stage in SUPERNET_NODES.items()}
+    for key, stage in SUPERNET_NODES.items():  # refused now, not after the whole budget
+        resolve_count(f"supernet.{key}.threads", built[stage].threads, 1)
     return built
-
-
-SUPERNET_NODES = {"train": "supernet", "search": "search"}  # node of the supernet group -> the stage it configures
 
 
 def build_executor(cfg: DictConfig) -> Executor:
@@ -170,14 +161,10 @@ def build_executor(cfg: DictConfig) -> Executor:
 def build_constraints(cfg: DictConfig) -> Constraints:
     """Return the resource budget (``constraints.max_flops`` / ``max_params`` / ``max_latency_ms`` + ``device``), checked."""
     raw = OmegaConf.to_container(cfg.constraints, resolve=True) if cfg.get("constraints") else {}
-    known = ("max_flops", "max_params", "max_latency_ms", "device")
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ConfigError(f"constraints.{unknown[0]} is not a constraint; known: {', '.join(known)}")
-    for key, value in raw.items():
-        if key != "device" and value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                                      or value <= 0):
-            raise ConfigError(f"constraints.{key}={value!r} must be a positive number or null")
+    known = [f.name for f in fields(ConstraintsCfg)]
+    for key in sorted(set(raw) - set(known)):
+        raise ConfigError(f"constraints.{key} is not a constraint{closest(key, known)}; known: {', '.join(known)}")
+    check(ConstraintsCfg, raw, "constraints")
     if (raw.get("max_latency_ms") is None) != (raw.get("device") is None):
         raise ConfigError("constraints.max_latency_ms and constraints.device go together: the latency budget in ms "
                           "and the device it is measured on (e.g. constraints.max_latency_ms=5 constraints.device=pixel3)")

@@ -1,5 +1,6 @@
-"""Value checks of a composed config that Hydra's types cannot express: seeds, finiteness, executor and
-tracking settings, writable output places. Each refusal is one line naming the key."""
+"""Value checks of a composed config that Hydra's types cannot express: each knob's declared rule (range,
+choices: pipeline/config/), seeds, finiteness, tracking stores, writable output places. Each refusal is one
+line naming the key."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from pipeline.config.knobs import check, check_mapping
 from pipeline.errors import ConfigError
 
 
@@ -19,45 +21,28 @@ def check_seed(value: Any) -> None:
         raise ConfigError(f"seed={value!r} is not a non-negative integer; write e.g. seed=3 (a sweep: -m seed=0,1,2)")
 
 
-def _int(low: int) -> tuple[str, Any]:
-    """Return the rule 'an integer >= low'."""
-    return f"an integer >= {low}", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+def check_values(cfg: Any) -> None:
+    """Refuse, by its full key, any value of a composed config that breaks its declared rule (pipeline/config/)."""
+    from pipeline.config.groups import TARGET_RULES, ConstraintsCfg, TrackingCfg
+    from pipeline.schema import check_values as check_shrink
+    from pipeline.schema import interpolated, supernet_schema
 
+    def plain(group: str, resolve: bool = True) -> dict[str, Any] | None:
+        node = cfg.get(group)
+        return OmegaConf.to_container(node, resolve=resolve) if OmegaConf.is_dict(node) else None
 
-def _number(low: float, strict: bool = False, high: float | None = None) -> tuple[str, Any]:
-    """Return the rule 'a finite number > / >= low (and < high)'."""
-    text = f"a number {'>' if strict else '>='} {low}" + (f" and < {high}" if high is not None else "")
-    return text, lambda v: (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-                            and (v > low if strict else v >= low) and (high is None or v < high))
-
-
-def _or(rule: tuple[str, Any], *allowed: Any) -> tuple[str, Any]:
-    """Return ``rule`` that also accepts the values ``allowed`` (auto, null)."""
-    text = rule[0] + "".join(f" or {'null' if a is None else a}" for a in allowed)
-    return text, lambda v: v in allowed or rule[1](v)
-
-
-# group -> knob -> (what it must be, test), for the groups without a typed schema: checked at composition, so
-# no evaluation ever starts with such a value. A knob absent from the chosen option is not checked.
-GROUP_KNOBS: dict[str, dict[str, tuple[str, Any]]] = {
-    "executor": {"retries": _int(0), "workers": _or(_int(1), "auto"), "threads": _or(_int(1), "auto"),
-                 "spawn_after_s": _number(0), "batch_size": _int(1), "num_cpus": _number(0), "num_gpus": _number(0)},
-    "evaluator": {"epochs": _int(1), "batch_size": _int(1), "lr": _number(0, strict=True),
-                  "momentum": _number(0, high=1), "weight_decay": _number(0), "seed": _int(0), "n_batches": _int(1)},
-    "dataset": {"size": _int(1), "resolution": _int(1), "channels": _int(1), "n_train": _or(_int(1), None),
-                "n_val": _int(1), "n_test": _or(_int(1), None), "split_seed": _int(0),
-                "val_fraction": _number(0, strict=True, high=1), "test_fraction": _number(0, strict=True, high=1)},
-    "space": {"C": _int(1), "N": _int(1), "width_mult": _number(0, strict=True)},
-    "tracking": {"progress_every_s": _number(0)},
-}
-
-
-def check_group(group: str, node: Any) -> None:
-    """Refuse a setting of ``group`` of the wrong type or range, naming its key."""
-    rules = GROUP_KNOBS.get(group, {})
-    for key, value in OmegaConf.to_container(node, resolve=True).items():
-        if key in rules and not rules[key][1](value):
-            raise ConfigError(f"{group}.{key}={value!r} must be {rules[key][0]}")
+    for group, rules in TARGET_RULES.items():  # a `_target_` group: its knobs are its constructor's arguments
+        if plain(group) is not None:
+            check_mapping(rules, plain(group), group)
+    for group, cls in (("tracking", TrackingCfg), ("constraints", ConstraintsCfg)):
+        if plain(group) is not None:
+            check(cls, plain(group), group)
+    if "tracking" in cfg:
+        check_tracking_uri(str(cfg.tracking.uri))
+    if plain("supernet") is not None and {"train", "search"} & set(plain("supernet")):
+        check(supernet_schema(), plain("supernet"), "supernet", interpolated(plain("supernet", resolve=False)))
+    if plain("shrink") is not None:  # refused now, without importing a stage
+        check_shrink(plain("shrink"), interpolated(plain("shrink", resolve=False)))
 
 
 TRACKING_SCHEMES = ("sqlite:///", "http://", "https://", "postgresql://", "mysql://", "mssql://", "databricks")

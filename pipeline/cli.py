@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from pipeline import CONF_DIR
-from pipeline.checks import GROUP_KNOBS, check_finite, check_group, check_seed, check_tracking_uri, check_writable
+from pipeline.checks import check_finite, check_seed, check_values, check_writable
 from pipeline.errors import ConfigError
 
 # `hydra.run.dir` ends in the process id: two runs started in the same second get two folders.
@@ -158,16 +158,7 @@ def check(argv: list[str], config_name: str = "config") -> Any:
     if "seed" in cfg:  # first: other groups interpolate it (evaluator.seed: ${seed})
         check_seed(cfg.seed)
     check_finite(cfg)
-    for group in GROUP_KNOBS:
-        if OmegaConf.is_dict(cfg.get(group)):
-            check_group(group, cfg[group])
-    if "tracking" in cfg:
-        check_tracking_uri(str(cfg.tracking.uri))
-    if OmegaConf.is_dict(cfg.get("shrink")):  # value ranges: refused now, without importing a stage
-        from pipeline.plan import check_values, interpolated
-
-        check_values(OmegaConf.to_container(cfg.shrink, resolve=True),
-                     interpolated(OmegaConf.to_container(cfg.shrink, resolve=False)))
+    check_values(cfg)
     check_writable(cfg, multirun=bool({"-m", "--multirun"} & set(argv)))
     return cfg
 

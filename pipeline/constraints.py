@@ -10,17 +10,15 @@ feasible members.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from pipeline.config.groups import ConstraintsCfg
 
 
-@dataclass(frozen=True)
-class Constraints:
-    """Upper bounds on an architecture's cost; None = unbounded. Any combination holds at once."""
+class Constraints(ConstraintsCfg):
+    """Upper bounds on an architecture's cost; None = unbounded. Any combination holds at once.
 
-    max_flops: float | None = None  # FLOPs of one forward pass at batch 1 (torch counter)
-    max_params: float | None = None  # parameter count
-    max_latency_ms: float | None = None  # latency on ``device`` (a benchmark table's latency_<device> column)
-    device: str | None = None  # the device whose measured latency max_latency_ms bounds, e.g. pixel3
+    The bounds are the ``constraints`` group's knobs (pipeline/config/groups.py: ConstraintsCfg).
+    """
 
     @property
     def active(self) -> bool:

@@ -25,19 +25,11 @@ from pipeline.embedding import EmbeddingCfg, GraphVAE, cache_key, cached_encoder
 from pipeline.errors import ConfigError
 from spaces.base import CategoricalSpace, SearchSpace
 
-LOCALITIES = ("space", "decisions", "edit", "latent")
-FEATURES = ("encoding", "latent", "both")
-
-
 Cfg = LatentCfg  # declared in pipeline/config/stages.py (light: read before composing)
 
 
 def check(space: SearchSpace, cfg: Cfg) -> None:
-    """Refuse a locality or feature setting the space cannot honour, before any evaluation."""
-    if cfg.locality not in LOCALITIES:
-        raise ConfigError(f"shrink.latent.locality={cfg.locality!r} is not one of {', '.join(LOCALITIES)}")
-    if cfg.features not in FEATURES:
-        raise ConfigError(f"shrink.latent.features={cfg.features!r} is not one of {', '.join(FEATURES)}")
+    """Refuse a locality or feature setting the space cannot honour, before any evaluation (the choices are LatentCfg's)."""
     categorical = isinstance(space, CategoricalSpace)
     if cfg.locality == "decisions" and not categorical:
         raise ConfigError(f"shrink.latent.locality=decisions needs a space of decisions; {space.name} uses "

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from pipeline import latent, record
 from pipeline.artifacts import ARTIFACTS, read_json, write_json
@@ -54,8 +54,7 @@ class Runner:
 
     def __init__(self, cfg: DictConfig, run_dir: Path, tracker: Tracker, progress: bool = True) -> None:
         self.cfg, self.run_dir, self.tracker = cfg, run_dir, tracker
-        shrink = OmegaConf.to_container(cfg.shrink, resolve=True)
-        self.loop, self.plan, self.stage_cfgs = stage_configs(shrink)
+        self.loop, self.plan, self.stage_cfgs = stage_configs(cfg.shrink)
         self.latent_cfg = self.stage_cfgs.pop("latent", latent.Cfg())
         self.stage_cfgs["evaluate"] = evaluate.Cfg(progress=progress)
         self.space, self.evaluator, self.dataset = build(cfg)
@@ -123,7 +122,7 @@ class Runner:
         cfg = cfg if cfg is not None else self.stage_cfgs[name]
         marker = folder / "_done.json"
         settings = stage_settings(cfg)
-        if set_aside and final and marker.exists() and (self.rerun_final or settings_changed(read_json(marker), settings)):
+        if set_aside and final and marker.exists() and (self.rerun_final or settings_changed(read_json(marker), settings, cfg)):
             self.rerun_final = True  # a later final stage read what this one made: it runs again too
             stale = move_aside(folder)
             print(f"{name}: its settings or inputs changed since it finished; running it again "

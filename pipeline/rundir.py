@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline.artifacts import read_json, write_json
 from pipeline.build import node_cfg
+from pipeline.config.groups import LoopCfg
 from pipeline.errors import ConfigError
 from pipeline.tracking import Tracker, flatten
 
@@ -62,9 +63,9 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
 
 
 def _stage_default(key: str) -> str | None:
-    """Return, as manifest text, the stage dataclass's own default of ``shrink.<node>.<field>`` (None if none)."""
+    """Return, as manifest text, the default of ``shrink.<node>.<field>`` or of the loop's ``shrink.<field>`` (None if none)."""
     group, node, name = ([*key.split("."), "", ""])[:3]
-    owner = node_cfg(node)
+    owner, name = (LoopCfg, node) if not name else (node_cfg(node), name)
     if group != "shrink" or owner is None:
         return None
     found = next((f for f in fields(owner) if f.name == name), None)
@@ -97,9 +98,18 @@ def marker_metrics(marker: dict[str, Any]) -> dict[str, float]:
     return {k: float("nan") if v is None else v for k, v in marker["metrics"].items()}
 
 
-def settings_changed(marker: dict[str, Any], settings: dict[str, str]) -> bool:
-    """Whether a finished stage was made with other settings (markers from before settings were kept: no)."""
-    return "settings" in marker and marker["settings"] != settings
+def settings_changed(marker: dict[str, Any], settings: dict[str, str], cfg: Any) -> bool:
+    """Whether a finished stage was made with other settings than ``cfg``'s.
+
+    Markers from before settings were kept: no. A knob added since (absent from the marker) counts
+    only when it is set to other than its default, which is what the stage used before it existed.
+    """
+    if "settings" not in marker:
+        return False
+    defaults = stage_settings(type(cfg)())
+    recorded = {**{k: v for k, v in settings.items() if k not in marker["settings"] and v == defaults.get(k)},
+                **marker["settings"]}
+    return recorded != settings
 
 
 def move_aside(folder: Path) -> Path:

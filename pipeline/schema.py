@@ -1,111 +1,104 @@
-"""Typed schemas of the config groups, registered with Hydra's ConfigStore (structured configs).
+"""Typed schemas of the config groups, registered with Hydra's ConfigStore (structured configs), built from
+the config classes of ``pipeline/config/`` (where each knob is declared once, with its default and rule).
 
 Each ``conf/shrink/<method>.yaml`` and ``conf/supernet/spos.yaml`` names its schema first in its
-defaults list, so composition itself refuses a wrong type (``shrink.budget=abc``), a misspelt key
-and a key foreign to the chosen method (``shrink=topk shrink.pockets.radius=2``), each with its full
-key path, before anything is built. The groups are nested: the loop's knobs on top, then one node
-per stage, holding that stage's config dataclass (``shrink.pockets.radius``,
-``supernet.train.epochs``, ``supernet.search.calib_batch``). A method's schema is generated from
-the stages its plan (``shrink.plan`` in its YAML) runs, so a stage's new knob is typed where it is
-declared (``pipeline/config/stages.py``, a light module: the schemas are built on every command line
-before Hydra composes, error paths included). Every leaf is optional in the schema (null = the
-stage's own default); required ones are enforced when the stage config is built
-(``pipeline/build.py: stage_config``).
+defaults list, so composition itself supplies every default and refuses a wrong type
+(``shrink.budget=abc``), a misspelt key and a key foreign to the chosen method (``shrink=topk
+shrink.pockets.radius=2``), each with its full key path, before anything is built. The groups are
+nested: the loop's knobs on top, then one node per stage, holding that stage's config class
+(``shrink.pockets.radius``, ``supernet.train.epochs``). A method's schema is generated from the stages
+its plan (``shrink.plan`` in its YAML) runs. A field that ``follows`` another node's key becomes an
+interpolation of it (``shrink.explore.radius: ${..pockets.radius}``) where the method has that node.
+``stage/<stage>`` is an empty node, so a method YAML of before that lists its stages
+(``- /stage/pockets@pockets``) still composes; its defaults come from the schema alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+import typing
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-SIMPLE = {"int": int, "float": float, "str": str, "bool": bool}  # the types OmegaConf checks; others are Any
+from pipeline.config import groups, stages
+from pipeline.config.knobs import OneOf, check, follows, knob
+from pipeline.errors import ConfigError
+from pipeline.plan import Plan, method_plans, read_plan, user_plans
 
-
-def schema(name: str, owners: Sequence[type]) -> type:
-    """Return a dataclass holding every field of ``owners`` (first owner wins a shared name), all defaulting to None."""
-    fields = _fields(owners)
-    return dataclasses.make_dataclass(name, [(k, t, dataclasses.field(default=None)) for k, t in fields.items()])
+STAGE_CLASSES: dict[str, type] = {
+    "sample": stages.SampleCfg, "evaluate": stages.EvaluateCfg, "explore": stages.ExploreCfg, "graph": stages.GraphCfg,
+    "pockets": stages.PocketsCfg, "select": stages.SelectCfg, "refine": stages.RefineCfg, "emit": stages.EmitCfg,
+    "supernet": stages.SupernetCfg, "search": stages.SubnetSearchCfg, "latent": stages.LatentCfg,
+}  # stage (or node) -> its config class; each stage module names the same class as its ``Cfg``
+SUPERNET_NODES = {"train": "supernet", "search": "search"}  # node of the supernet group -> the stage it configures
 
 
 def stage_cfg(stage: str) -> type:
-    """Return the config dataclass of stage ``stage`` (pipeline/config/stages.py: light, no heavy imports)."""
-    from pipeline.config import stages
-
-    return getattr(stages, STAGE_CLASSES.get(stage, f"{stage.title()}Cfg"))
-
-
-STAGE_CLASSES = {"search": "SubnetSearchCfg"}  # stages whose class name is not <Stage>Cfg
+    """Return the config class of stage ``stage`` (or of the ``latent`` node)."""
+    return STAGE_CLASSES[stage]
 
 
 def stage_nodes(method_stages: Sequence[str]) -> list[str]:
     """Return the config nodes of a method's ``shrink`` group: its stages that have knobs, and ``latent`` with a graph."""
-    stages = sorted(set(method_stages) - {"evaluate"})  # evaluate's only knob (progress) is top-level
-    return stages + (["latent"] if "graph" in stages else [])
+    nodes = sorted(set(method_stages) - {"evaluate"})  # evaluate's only knob (progress) is top-level
+    return nodes + (["latent"] if "graph" in nodes else [])
 
 
 def node_owner(node: str) -> type:
-    """Return the config dataclass of ``shrink.<node>``."""
+    """Return the config class of ``shrink.<node>``."""
     return stage_cfg(node)
 
 
-def nested(name: str, top: Sequence[type], nodes: dict[str, type],
-           extra: dict[str, Any] | None = None) -> type:
-    """Return a schema with the fields of ``top`` at its top and one sub-schema per entry of ``nodes``."""
-    subs = {key: schema(f"{name}{key.title()}", [owner]) for key, owner in nodes.items()}
-    fields = {**{k: (t, dataclasses.field(default=None)) for k, t in _fields(top).items()},
-              **{k: (sub, dataclasses.field(default_factory=sub)) for k, sub in subs.items()}}
-    fields.update({k: (t, dataclasses.field(default=None)) for k, t in (extra or {}).items()})
-    return dataclasses.make_dataclass(name, [(k, t, f) for k, (t, f) in fields.items()])
+def nested(name: str, top: type | None, nodes: dict[str, type], overrides: dict[str, Any] | None = None,
+           extra: Sequence[tuple[str, Any, Any]] = ()) -> type:
+    """Return a subclass of ``top`` (defaults set by ``overrides``) with the fields ``extra`` and a node per ``nodes``."""
+    out = []
+    if top is not None:  # a re-declared field keeps its place and rule, with the new default
+        hints = typing.get_type_hints(top)
+        out += [(f.name, hints[f.name], dataclasses.field(default=value, metadata=f.metadata))
+                for f in dataclasses.fields(top) for key, value in (overrides or {}).items() if f.name == key]
+    out += list(extra)
+    out += [(key, cls, dataclasses.field(default_factory=cls)) for key, cls in nodes.items()]
+    return dataclasses.make_dataclass(name, out, bases=(top,) if top is not None else ())
 
 
-def _fields(owners: Sequence[type]) -> dict[str, Any]:
-    """Return name -> schema type of every field of the dataclasses ``owners`` (first owner wins a shared name)."""
-    out: dict[str, Any] = {}
-    for owner in owners:
-        for f in dataclasses.fields(owner):
-            annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-            out.setdefault(f.name, Optional[SIMPLE[annotation]] if annotation in SIMPLE else Any)  # noqa: UP045
-    return out
+def linked(schema: type) -> Any:
+    """Return ``schema`` as a config node whose ``follows`` fields interpolate the node they follow, where present."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.structured(schema)
+    for f in dataclasses.fields(schema):
+        inner = f.default_factory if isinstance(f.default_factory, type) else None
+        for g in dataclasses.fields(inner) if inner is not None and dataclasses.is_dataclass(inner) else ():
+            target = follows(g)
+            if target and target.partition(".")[0] in node:
+                node[f.name][g.name] = "${.." + target + "}"
+    return node
 
 
-def shrink_schemas(plans: dict[str, Any] | None = None) -> dict[str, type]:
-    """Return method -> schema of its ``shrink`` group: the loop's knobs on top, one node per stage with knobs."""
-    from pipeline.plan import LoopCfg, method_plans
-
-    out = {}
-    for method, plan in (method_plans() if plans is None else plans).items():
-        nodes = {node: node_owner(node) for node in stage_nodes(plan.first + plan.later)}
-        out[method] = nested(f"{method.title().replace('_', '')}Shrink", [LoopCfg], nodes,
-                             {"plan": Optional[PlanSchema]})  # noqa: UP045
-    return out
+@functools.cache  # one class per method: a composed node merges only into its own schema class
+def method_schema(method: str, plan: Plan) -> type:
+    """Return the schema of a method's ``shrink`` group: the loop's knobs on top, the plan, one node per stage with knobs."""
+    nodes = {node: node_owner(node) for node in stage_nodes(plan.first + plan.later)}
+    return nested(f"{method.title().replace('_', '')}Shrink", groups.LoopCfg, nodes, {"method": method},
+                  [("plan", groups.PlanCfg, dataclasses.field(default_factory=groups.PlanCfg))])
 
 
+def shrink_schemas(plans: dict[str, Plan] | None = None) -> dict[str, type]:
+    """Return method -> schema of its ``shrink`` group, for the shipped methods or those of ``plans``."""
+    return {method: method_schema(method, plan) for method, plan in (method_plans() if plans is None else plans).items()}
+
+
+ENABLED = OneOf((True, False, "auto"))  # supernet.enabled: auto = when the space has a supernet and the evaluator trains
+
+
+@functools.cache
 def supernet_schema() -> type:
     """Return the schema of ``conf/supernet/spos.yaml``: ``enabled``, then the ``train`` and ``search`` stages' nodes."""
-    return nested("SposSupernet", [], {"train": stage_cfg("supernet"), "search": stage_cfg("search")}, {"enabled": Any})
-
-
-@dataclasses.dataclass
-class PlanSchema:
-    """Schema of ``shrink.plan``: the stages of round 0 and of later rounds, and which round is emitted."""
-
-    first: list[str] = dataclasses.field(default_factory=list)
-    later: list[str] = dataclasses.field(default_factory=list)
-    choose: str = "best"
-
-
-@dataclasses.dataclass
-class TrackingSchema:
-    """Schema of the ``tracking`` group."""
-
-    uri: str = "sqlite:///mlflow.db"
-    experiment: str = "nas-shrink"
-    run_name: Optional[str] = None  # noqa: UP045
-    stage_runs: bool = False
-    system_metrics: Any = "auto"  # true, false or auto
-    progress_every_s: float = 5.0
+    return nested("SposSupernet", None, {node: stage_cfg(stage) for node, stage in SUPERNET_NODES.items()},
+                  extra=[("enabled", Any, knob("auto", ENABLED))])
 
 
 REGISTERED: set[str] = set()  # "": the shipped schemas are stored; a folder: its --config-dir methods are
@@ -117,14 +110,85 @@ def register(config_dir: str | Path | None = None) -> None:
 
     store = ConfigStore.instance()
     if "" not in REGISTERED:
-        for method, node in shrink_schemas().items():
-            store.store(group="schema/shrink", name=method, node=node)
-        store.store(group="schema/supernet", name="spos", node=supernet_schema())
-        store.store(group="schema/tracking", name="default", node=TrackingSchema)
+        for method, schema in shrink_schemas().items():
+            store.store(group="schema/shrink", name=method, node=linked(schema))
+        store.store(group="schema/supernet", name="spos", node=linked(supernet_schema()))
+        store.store(group="schema/tracking", name="default", node=groups.TrackingCfg)
+        store.store(group="schema/constraints", name="default", node=groups.ConstraintsCfg)
+        for stage in STAGE_CLASSES:  # a method file of before lists `- /stage/<stage>@<stage>`: its node is the schema's
+            store.store(group="stage", name=stage, node={})
         REGISTERED.add("")
     if config_dir and str(Path(config_dir).resolve()) not in REGISTERED:
-        from pipeline.plan import user_plans
-
-        for method, node in shrink_schemas(user_plans(config_dir)).items():  # a user's method: /schema/shrink/<name>
-            store.store(group="schema/shrink", name=method, node=node)
+        for method, schema in shrink_schemas(user_plans(config_dir)).items():  # a user's method: /schema/shrink/<name>
+            store.store(group="schema/shrink", name=method, node=linked(schema))
         REGISTERED.add(str(Path(config_dir).resolve()))
+
+
+# The selection rule each baseline's select / refine stage runs.
+RULES = {"random": "random", "topk": "top", "op_pruning": "op_pruning", "regnet": "regnet"}
+
+
+def check_values(shrink: dict[str, Any], references: Collection[str] = ()) -> None:
+    """Refuse, by full key, a ``shrink`` value out of range or another method's rule (no stage import needed).
+
+    ``references``: leaves (``explore.radius``) whose value interpolates another key; the value is
+    checked, and named, at the key it comes from.
+    """
+    check_rule(shrink.get("method") or "lissnas", shrink)
+    check_ranges(shrink, references)
+
+
+def interpolated(raw: dict[str, Any], path: str = "") -> set[str]:
+    """Return the leaves (``explore.radius``) of an unresolved group whose value interpolates another key."""
+    out = set()
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            out |= interpolated(value, f"{path}{key}.")
+        elif isinstance(value, str) and value.startswith("${"):
+            out.add(f"{path}{key}")
+    return out
+
+
+def check_rule(method: str, shrink: dict[str, Any]) -> None:
+    """Refuse another method's selection rule, which would run under this method's name."""
+    node = next((n for n in ("select", "refine") if isinstance(shrink.get(n), dict)), None)
+    rule = (shrink[node].get("rule") if node else None) or RULES.get(method)
+    if method in RULES and rule != RULES[method]:
+        other = next((m for m, r in RULES.items() if r == rule), None)
+        fix = f"run that method with shrink={other}" if other else f"drop it or set shrink.{node}.rule={RULES[method]}"
+        raise ConfigError(f"shrink.{node}.rule={rule!r} is not the rule of method {method} ({RULES[method]}); {fix}")
+
+
+def check_ranges(shrink: dict[str, Any], skip: Collection[str] = ()) -> None:
+    """Reject values outside their meaningful range (each field's declared rule), naming the full key."""
+    method = shrink.get("method") or "lissnas"
+    plan = read_plan(shrink.get("plan"), method)
+    check(method_schema(method, plan), shrink, "shrink", skip)
+    check_budget_leaves_rounds(shrink)
+    if method == "lissnas":
+        check_pockets_can_grow(shrink.get("pockets") or {}, int(shrink.get("budget") or 1))
+
+
+def check_budget_leaves_rounds(shrink: dict[str, Any]) -> None:
+    """Refuse an initial sample that spends the whole budget of a method whose later rounds grow its space.
+
+    Only a method that explores after round 0 (lissnas) depends on later rounds: a refining method
+    (op_pruning, regnet) already restricts the space in round 0, and a smaller budget just samples less.
+    """
+    explores = "explore" in ((shrink.get("plan") or {}).get("later") or [])
+    n_samples, budget = (shrink.get("sample") or {}).get("n_samples"), shrink.get("budget")
+    if explores and isinstance(n_samples, int) and isinstance(budget, int) and n_samples >= budget:
+        raise ConfigError(f"shrink.sample.n_samples={n_samples} spends all of shrink.budget={budget} in round 0, "
+                          f"leaving nothing for the later rounds of shrink={shrink.get('method') or 'lissnas'}; "
+                          f"lower shrink.sample.n_samples or raise shrink.budget")
+
+
+def check_pockets_can_grow(pockets: dict[str, Any], budget: int) -> None:
+    """Refuse pocket settings no run can satisfy, so the refusal comes before the budget is spent."""
+    min_size = int(pockets.get("min_pocket_size") or 2)
+    if pockets.get("radius", 1) == 0 and min_size > 1:
+        raise ConfigError(f"shrink.pockets.radius=0 leaves every pocket its seed alone, below "
+                          f"shrink.pockets.min_pocket_size={min_size}; use radius >= 1 or min_pocket_size=1")
+    if min_size > budget:
+        raise ConfigError(f"shrink.pockets.min_pocket_size={min_size} exceeds shrink.budget={budget}: a pocket holds "
+                          "evaluated archs, so none could ever be kept; lower min_pocket_size")

@@ -151,16 +151,18 @@ def fit(setup: Setup, seed: int, name: str, sampler: Any, evaluator: Any) -> tup
     """Train (or load the finished checkpoint of) the supernet of one space; return it, its history and its seconds."""
     import torch
 
+    from pipeline.config.stages import SupernetCfg
     from pipeline.supernet.models import build_supernet
-    from pipeline.supernet.train import TrainCfg, train_supernet
+    from pipeline.supernet.train import train_supernet
 
     space, splits = evaluator.space, evaluator.dataset.splits
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the same initial weights in every space of a seed
         model = build_supernet(space, splits.input_shape, splits.num_classes)
-    cfg = TrainCfg(setup.epochs, setup.batch_size, setup.lr, 0.9, 1e-4, seed=seed)
+    cfg = SupernetCfg(epochs=setup.epochs, batch_size=setup.batch_size, lr=setup.lr, momentum=0.9, weight_decay=1e-4)
     started = time.perf_counter()
-    history = train_supernet(model, space, sampler, splits.train, cfg, setup.out / "runs" / f"seed{seed}" / f"supernet-{name}")
+    history = train_supernet(model, space, sampler, splits.train, cfg, setup.out / "runs" / f"seed{seed}" / f"supernet-{name}",
+                             seed=seed)
     return model, history, time.perf_counter() - started
 
 
@@ -193,7 +195,8 @@ def inside_sample(members: list[str] | None, uniform: list[str], setup: Setup, s
 def supernet_row(setup: Setup, seed: int, name: str, members: list[str] | None, uniform: list[str],
                  evaluator: Any, truth: Truth) -> dict[str, Any]:
     """Train the supernet on one space, rank its members and the common sample, search it; return the row."""
-    from pipeline.supernet.search import EvolutionCfg, evolve, rank_correlations
+    from pipeline.config.stages import SubnetSearchCfg
+    from pipeline.supernet.search import evolve, rank_correlations
 
     space = evaluator.space
     region = listed(space, members) if members is not None else None
@@ -211,8 +214,9 @@ def supernet_row(setup: Setup, seed: int, name: str, members: list[str] | None, 
         row.update({f"{label}_{k}": v for k, v in corr.items()})
         row[f"{label}_truth_sd"] = float(np.std([truth(a)["test_acc"] for a in archs]))
     inside_fn = (lambda a: a in region) if region is not None else (lambda a: True)
+    evolution = SubnetSearchCfg(population=16, generations=4, parents=4, mutation_prob=0.3)
     best, fitness, _ = evolve(space, sampler.sample, inside_fn, sampler.size(), lambda a: score(space.to_str(a)),
-                              EvolutionCfg(16, 4, 4, 0.3), np.random.default_rng([seed, 4]))
+                              evolution, np.random.default_rng([seed, 4]))
     pick = space.to_str(best)
     row.update({"pick": pick, "pick_supernet_acc": fitness, "pick_test_acc": truth(pick)["test_acc"],
                 "pick_val_acc": truth(pick)["val_acc"], "subnets_scored": float(len(score.memo))})  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from pipeline.context import StageContext
 from pipeline.evaluators.train import pick_device
 from pipeline.stages.supernet import shrunk_space
 from pipeline.supernet.models import build_supernet, extract_subnet
-from pipeline.supernet.search import EvolutionCfg, evolve, rank_correlations
+from pipeline.supernet.search import evolve, rank_correlations
 from pipeline.supernet.train import load_weights, path_accuracy, recalibrate_bn, subnet_accuracy
 from pipeline.threads import resolve_count, torch_threads, usable_cpus
 from spaces.base import Arch
@@ -69,9 +69,8 @@ def _search(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
         metrics[f"{name}_ranked"] = float(len(pairs))
     ctx.save("ranking", rows)
     pictures.supernet_scatter(ctx.folder / "ranking.png", rows, source)
-    evolution = EvolutionCfg(cfg.population, cfg.generations, cfg.parents, cfg.mutation_prob)
     best, fitness, history = evolve(space, shrunk.sample, lambda a: a in shrunk, shrunk.size(), estimate,
-                                    evolution, ctx.rng)
+                                    cfg, ctx.rng)
     found = {"arch": space.to_str(best), "supernet_acc": fitness, "reference": reference(space.to_str(best)),
              "reference_source": source, "subnets_scored": len(cache), "history": history}
     ctx.save("search", found)

@@ -14,7 +14,7 @@ from pipeline.config.stages import SupernetCfg
 from pipeline.context import StageContext
 from pipeline.errors import ConfigError
 from pipeline.supernet.models import build_supernet
-from pipeline.supernet.train import TrainCfg, train_supernet
+from pipeline.supernet.train import train_supernet
 from pipeline.threads import resolve_count, torch_threads, usable_cpus
 from spaces.base import CategoricalSpace
 from spaces.shrunk import ShrunkSpace
@@ -59,9 +59,7 @@ def _train(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
         torch.manual_seed(seed)
         model = build_supernet(ctx.space, splits.input_shape, splits.num_classes)
     sampler = shrunk_space(ctx) if cfg.sample_from == "shrunk" else ctx.space
-    train = TrainCfg(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, seed=seed,
-                     device=cfg.device, bf16=cfg.bf16, channels_last=cfg.channels_last)
-    history = train_supernet(model, ctx.space, sampler, splits.train, train, ctx.folder,
+    history = train_supernet(model, ctx.space, sampler, splits.train, cfg, ctx.folder, seed=seed,
                              on_epoch=lambda so_far: _progress(ctx, so_far, cfg.epochs))
     ctx.save("curves", history)
     last = history[-1]

@@ -10,26 +10,16 @@ exhaustively instead, which is exact.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
+from pipeline.config.stages import SubnetSearchCfg
 from spaces.base import Arch, CategoricalSpace
 
 
-@dataclass(frozen=True)
-class EvolutionCfg:
-    """Knobs of the evolutionary search."""
-
-    population: int
-    generations: int
-    parents: int
-    mutation_prob: float
-
-
 def evolve(space: CategoricalSpace, draw: Callable[[np.random.Generator], Arch], inside: Callable[[Arch], bool],
-           size: int, fitness: Callable[[Arch], float], cfg: EvolutionCfg,
+           size: int, fitness: Callable[[Arch], float], cfg: SubnetSearchCfg,
            rng: np.random.Generator) -> tuple[Arch, float, list[dict[str, float]]]:
     """Return (best arch, its fitness, per-generation history) within the region ``inside``."""
     scored: dict[str, float] = {}

@@ -14,7 +14,6 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +24,7 @@ from torch import nn
 
 from pipeline import interrupts
 from pipeline.artifacts import ARTIFACTS
+from pipeline.config.stages import SupernetCfg
 from pipeline.datasets import Split
 from pipeline.errors import ConfigError
 from pipeline.evaluators.train import pick_device
@@ -40,28 +40,12 @@ class ArchSampler(Protocol):
         """Draw one arch."""
 
 
-@dataclass(frozen=True)
-class TrainCfg:
-    """Knobs of supernet training."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    seed: int
-    device: str = "auto"
-    bf16: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    channels_last: bool = True  # channels-last memory format on CUDA (ignored on CPU)
-    grad_clip: float = 5.0
-
-
 def world() -> tuple[int, int]:
     """Return (rank, world size) of a torchrun launch, (0, 1) otherwise."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def _device(cfg: TrainCfg) -> torch.device:
+def _device(cfg: SupernetCfg) -> torch.device:
     """Pick the device; under torchrun each rank takes its local GPU."""
     device = pick_device(cfg.device)
     if device.type == "cuda" and world()[1] > 1:
@@ -70,10 +54,12 @@ def _device(cfg: TrainCfg) -> torch.device:
     return device
 
 
-def train_supernet(model: nn.Module, space: CategoricalSpace, sampler: ArchSampler, split: Split, cfg: TrainCfg,
-                   folder: Path, on_epoch: Callable[[list[dict[str, float]]], None] | None = None) -> list[dict[str, float]]:
+def train_supernet(model: nn.Module, space: CategoricalSpace, sampler: ArchSampler, split: Split, cfg: SupernetCfg,
+                   folder: Path, *, seed: int,
+                   on_epoch: Callable[[list[dict[str, float]]], None] | None = None) -> list[dict[str, float]]:
     """Train ``model`` single-path for ``cfg.epochs`` (resuming from ``folder``); return per-epoch records.
 
+    ``seed`` fixes the data order and the drawn archs of every epoch (the model's initial weights are the caller's).
     ``on_epoch`` (rank 0) receives the records so far after each epoch's checkpoint is written.
     """
     rank, size = world()
@@ -99,7 +85,7 @@ def train_supernet(model: nn.Module, space: CategoricalSpace, sampler: ArchSampl
     history, start = _resume(folder / CHECKPOINT, model, optimizer, schedule, cfg.epochs)
     for epoch in range(start, cfg.epochs):
         interrupts.check()
-        record = _epoch(net, space, sampler, split, cfg, optimizer, schedule, epoch, steps, device)
+        record = _epoch(net, space, sampler, split, cfg, seed, optimizer, schedule, epoch, steps, device)
         history.append(record)
         if rank == 0:
             _save(folder / CHECKPOINT, model, optimizer, schedule, history, cfg)
@@ -108,12 +94,12 @@ def train_supernet(model: nn.Module, space: CategoricalSpace, sampler: ArchSampl
     return history
 
 
-def _epoch(net: nn.Module, space: CategoricalSpace, sampler: ArchSampler, split: Split, cfg: TrainCfg,
+def _epoch(net: nn.Module, space: CategoricalSpace, sampler: ArchSampler, split: Split, cfg: SupernetCfg, seed: int,
            optimizer: torch.optim.Optimizer, schedule: Any, epoch: int, steps: int, device: torch.device) -> dict[str, float]:
     """Train one epoch; return its loss, accuracy, learning rate and throughput."""
     rank, size = world()
-    order = torch.randperm(len(split.y), generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
-    rng = np.random.default_rng([cfg.seed, epoch])  # the same archs on every rank
+    order = torch.randperm(len(split.y), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    rng = np.random.default_rng([seed, epoch])  # the same archs on every rank
     fast = device.type == "cuda"
     net.train()
     loss_sum = correct = seen = 0.0
@@ -147,7 +133,7 @@ def _epoch(net: nn.Module, space: CategoricalSpace, sampler: ArchSampler, split:
 
 
 def _save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
-          history: list[dict[str, float]], cfg: TrainCfg) -> None:
+          history: list[dict[str, float]], cfg: SupernetCfg) -> None:
     """Write the checkpoint atomically (an interrupted write keeps the previous one)."""
     ARTIFACTS["checkpoint"].write(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                          "schedule": schedule.state_dict(), "history": history, "epochs": cfg.epochs})

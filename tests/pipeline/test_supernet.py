@@ -11,17 +11,18 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.config.stages import SubnetSearchCfg, SupernetCfg
 from pipeline.datasets import Digits
 from pipeline.errors import ConfigError
 from pipeline.supernet.models import build_supernet
-from pipeline.supernet.search import EvolutionCfg, evolve
-from pipeline.supernet.train import CHECKPOINT, TrainCfg, load_weights, subnet_accuracy, train_supernet
+from pipeline.supernet.search import evolve
+from pipeline.supernet.train import CHECKPOINT, load_weights, subnet_accuracy, train_supernet
 from spaces.mobilenet import MobileNetSpace
 from spaces.nb201 import NB201Space
 from tests.conftest import compose_cfg
 
 SPACE = NB201Space(C=4, N=1)
-CFG = TrainCfg(epochs=3, batch_size=64, lr=0.05, momentum=0.9, weight_decay=1e-4, seed=7)
+CFG = SupernetCfg(epochs=3, batch_size=64, lr=0.05, momentum=0.9, weight_decay=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ class Interrupt(Exception):
 
 def test_training_resumes_after_an_interruption_to_the_same_weights(tmp_path: Path, splits) -> None:
     whole = fresh(splits)
-    history = train_supernet(whole, SPACE, SPACE, splits.train, CFG, tmp_path / "whole")
+    history = train_supernet(whole, SPACE, SPACE, splits.train, CFG, tmp_path / "whole", seed=7)
     assert [r["epoch"] for r in history] == [1.0, 2.0, 3.0] and history[-1]["train_loss"] < history[0]["train_loss"]
 
     def die_after_first(so_far: list) -> None:
@@ -48,9 +49,9 @@ def test_training_resumes_after_an_interruption_to_the_same_weights(tmp_path: Pa
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train_supernet(fresh(splits), SPACE, SPACE, splits.train, CFG, tmp_path / "cut", on_epoch=die_after_first)
+        train_supernet(fresh(splits), SPACE, SPACE, splits.train, CFG, tmp_path / "cut", seed=7, on_epoch=die_after_first)
     resumed = fresh(splits)
-    again = train_supernet(resumed, SPACE, SPACE, splits.train, CFG, tmp_path / "cut")
+    again = train_supernet(resumed, SPACE, SPACE, splits.train, CFG, tmp_path / "cut", seed=7)
     assert [r["train_loss"] for r in again] == [r["train_loss"] for r in history]
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
@@ -59,9 +60,9 @@ def test_training_resumes_after_an_interruption_to_the_same_weights(tmp_path: Pa
 def test_a_diverging_supernet_stops_in_one_line_naming_the_learning_rate(tmp_path: Path, splits) -> None:
     from pipeline.errors import ConfigError
 
-    wild = TrainCfg(epochs=1, batch_size=64, lr=1e30, momentum=0.9, weight_decay=0.0, seed=7, grad_clip=1e30)
+    wild = SupernetCfg(epochs=1, batch_size=64, lr=1e30, momentum=0.9, weight_decay=0.0, grad_clip=1e30)
     with pytest.raises(ConfigError, match=r"training loss became (nan|inf) at epoch 1, step \d+ \(supernet.train.lr=1e\+30\)"):
-        train_supernet(fresh(splits), SPACE, SPACE, splits.train, wild, tmp_path)
+        train_supernet(fresh(splits), SPACE, SPACE, splits.train, wild, tmp_path, seed=7)
     assert not (tmp_path / CHECKPOINT).exists()  # nothing NaN-trained is kept for a search to read
 
 
@@ -72,16 +73,17 @@ def test_a_checkpoint_of_a_shorter_schedule_is_not_continued(tmp_path: Path, spl
         raise Interrupt
 
     with pytest.raises(Interrupt):  # a 3-epoch training killed after its first epoch...
-        train_supernet(fresh(splits), SPACE, SPACE, splits.train, CFG, tmp_path / "cut", on_epoch=die_after_first)
+        train_supernet(fresh(splits), SPACE, SPACE, splits.train, CFG, tmp_path / "cut", seed=7, on_epoch=die_after_first)
     longer = replace(CFG, epochs=4)  # ...resumed as a 4-epoch one: a new cosine schedule from epoch 1
-    again = train_supernet(fresh(splits), SPACE, SPACE, splits.train, longer, tmp_path / "cut")
-    clean = train_supernet(fresh(splits), SPACE, SPACE, splits.train, longer, tmp_path / "clean")
+    again = train_supernet(fresh(splits), SPACE, SPACE, splits.train, longer, tmp_path / "cut", seed=7)
+    clean = train_supernet(fresh(splits), SPACE, SPACE, splits.train, longer, tmp_path / "clean", seed=7)
     assert [r["lr"] for r in again] == [r["lr"] for r in clean] and len(again) == 4
 
 
 def test_inherited_weights_score_subnets_reproducibly(tmp_path: Path, splits) -> None:
     model = fresh(splits)
-    train_supernet(model, SPACE, SPACE, splits.train, TrainCfg(10, 64, 0.05, 0.9, 1e-4, seed=7), tmp_path)
+    cfg = SupernetCfg(epochs=10, batch_size=64, lr=0.05, momentum=0.9, weight_decay=1e-4)
+    train_supernet(model, SPACE, SPACE, splits.train, cfg, tmp_path, seed=7)
     loaded = load_weights(fresh(splits), tmp_path)
     conv = SPACE.from_str("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     empty = SPACE.from_str("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
@@ -99,15 +101,15 @@ def test_mobilenet_supernet_trains_on_ball_pockets(tmp_path: Path, splits) -> No
     seed = space.to_str(space.sample(np.random.default_rng(0)))
     balls = ShrunkSpace(space, [Pocket(0, seed, None, 2, ((seed, None),), region="ball")])
     model = build_supernet(space, splits.input_shape, splits.num_classes)
-    cfg = TrainCfg(epochs=1, batch_size=128, lr=0.05, momentum=0.9, weight_decay=0.0, seed=0)
-    history = train_supernet(model, space, balls, splits.train, cfg, tmp_path)
+    cfg = SupernetCfg(epochs=1, batch_size=128, lr=0.05, momentum=0.9, weight_decay=0.0)
+    history = train_supernet(model, space, balls, splits.train, cfg, tmp_path, seed=0)
     assert np.isfinite(history[0]["train_loss"]) and (tmp_path / CHECKPOINT).exists()
 
 
 def test_evolution_finds_the_optimum_of_a_known_fitness() -> None:
     space = NB201Space()
     fitness = lambda a: float(sum(op == "nor_conv_3x3" for op in a))  # noqa: E731
-    cfg = EvolutionCfg(population=20, generations=8, parents=5, mutation_prob=0.3)
+    cfg = SubnetSearchCfg(population=20, generations=8, parents=5, mutation_prob=0.3)
     best, value, history = evolve(space, space.sample, lambda a: True, space.size(), fitness, cfg,
                                   np.random.default_rng(0))
     assert value == 6.0 and best == ("nor_conv_3x3",) * 6
@@ -127,7 +129,7 @@ def test_evolution_stays_inside_a_small_region_and_searches_it_exhaustively() ->
 
     best, _, _ = evolve(space, lambda r: space.from_str(draws[int(r.integers(len(draws)))]),
                         lambda a: space.to_str(a) in region, len(region), fitness,
-                        EvolutionCfg(population=4, generations=4, parents=2, mutation_prob=0.3), rng)
+                        SubnetSearchCfg(population=4, generations=4, parents=2, mutation_prob=0.3), rng)
     assert set(seen) == region and space.to_str(best) == max(region, key=lambda s: (len(s), s))
 
 
@@ -188,7 +190,7 @@ def test_pipeline_trains_ranks_and_logs_the_supernet(tmp_path: Path) -> None:
 @pytest.mark.parametrize("overrides, message", [
     (("space=toy", "supernet.enabled=true"), "has no supernet"),
     (("+supernet.sample_frm=full",), "supernet.sample_frm is not a setting of the supernet"),
-    (("supernet.enabled=maybe",), "must be true, false or auto"),
+    (("supernet.enabled=maybe",), "supernet.enabled=.maybe. is not one of true, false, auto"),
     (("supernet.train.sample_from=bogus",), "supernet.train.sample_from='bogus' is not one of shrunk, full"),
     (("supernet.train.epochs=0",), "supernet.train.epochs=0 must be an integer >= 1"),
 ])
@@ -206,8 +208,8 @@ def _ddp_worker(rank: int, port: int, folder: str) -> None:
     torch.set_num_threads(1)
     splits = Digits().splits
     model = fresh(splits)
-    cfg = TrainCfg(epochs=1, batch_size=32, lr=0.05, momentum=0.9, weight_decay=0.0, seed=3)
-    train_supernet(model, SPACE, SPACE, splits.train, cfg, Path(folder))
+    cfg = SupernetCfg(epochs=1, batch_size=32, lr=0.05, momentum=0.9, weight_decay=0.0)
+    train_supernet(model, SPACE, SPACE, splits.train, cfg, Path(folder), seed=3)
     torch.save(dict(model.named_parameters()), Path(folder) / f"rank{rank}.pt")
     torch.distributed.destroy_process_group()
 
@@ -230,8 +232,8 @@ def test_ddp_ranks_stay_in_sync_and_only_rank_zero_writes(tmp_path: Path) -> Non
 @pytest.mark.gpu
 def test_cuda_bf16_channels_last_training(tmp_path: Path, splits) -> None:
     model = fresh(splits)
-    cfg = TrainCfg(epochs=1, batch_size=64, lr=0.05, momentum=0.9, weight_decay=0.0, seed=0, device="cuda")
-    history = train_supernet(model, SPACE, SPACE, splits.train, cfg, tmp_path)
+    cfg = SupernetCfg(epochs=1, batch_size=64, lr=0.05, momentum=0.9, weight_decay=0.0, device="cuda")
+    history = train_supernet(model, SPACE, SPACE, splits.train, cfg, tmp_path, seed=0)
     assert np.isfinite(history[0]["train_loss"]) and next(model.parameters()).is_cuda
     acc = subnet_accuracy(model, SPACE, SPACE.sample(np.random.default_rng(0)), splits.train, splits.val, 2, 128,
                           torch.device("cuda"))
