@@ -20,14 +20,10 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def compose_cfg(overrides: list[str]) -> Any:
-    """Compose the pipeline config as `python -m pipeline` would."""
-    from hydra import compose, initialize_config_dir
+    """Compose the pipeline config as `python -m pipeline` would (as its job sees it)."""
+    from pipeline.cli import compose
 
-    from pipeline.schema import register
-
-    register()  # the typed config groups (pipeline/schema.py)
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=overrides)
+    return compose("config", overrides, hydra_node=False)
 
 
 def top_k(history: list[tuple[str, float]], k: int) -> list[str]:

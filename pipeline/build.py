@@ -58,6 +58,8 @@ def stage_configs(node: Any) -> tuple[LoopCfg, Plan, dict[str, Any]]:
     """
     shrink = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
     method = shrink.get("method") or "lissnas"
+    if not isinstance(method, str):
+        raise ConfigError(f"shrink.method={method!r} must be a method's name (a file of conf/shrink), e.g. lissnas")
     plan = read_plan(shrink.get("plan"), method)
     nodes = stage_nodes(plan.first + plan.later)
     top = {k: v for k, v in shrink.items() if k != "plan" and not isinstance(v, dict)}

@@ -117,8 +117,9 @@ def closest(word: str, options: list[str]) -> str:
     return f"; did you mean {match[0]}?" if match else ""
 
 
-def compose(config_name: str, overrides: list[str], config_dir: str | None = None) -> Any:
-    """Compose the config as Hydra will (Hydra's own node included), raising Hydra's errors."""
+def compose(config_name: str, overrides: list[str], config_dir: str | None = None, hydra_node: bool = True) -> Any:
+    """Compose the config as Hydra will, raising Hydra's errors: the one composer of the entry points, tests and
+    experiments. ``hydra_node=False`` gives the config as the job sees it (no ``hydra`` key)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -130,7 +131,7 @@ def compose(config_name: str, overrides: list[str], config_dir: str | None = Non
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(CONF_DIR, version_base="1.3"):
-            return hydra_compose(config_name, overrides=[*overrides, *extra], return_hydra_config=True)
+            return hydra_compose(config_name, overrides=[*overrides, *extra], return_hydra_config=hydra_node)
     finally:
         GlobalHydra.instance().clear()
 

@@ -115,6 +115,7 @@ def register(config_dir: str | Path | None = None) -> None:
         store.store(group="schema/supernet", name="spos", node=linked(supernet_schema()))
         store.store(group="schema/tracking", name="default", node=groups.TrackingCfg)
         store.store(group="schema/constraints", name="default", node=groups.ConstraintsCfg)
+        store.store(group="schema/search", name="default", node=groups.SearchCfg)
         for stage in STAGE_CLASSES:  # a method file of before lists `- /stage/<stage>@<stage>`: its node is the schema's
             store.store(group="stage", name=stage, node={})
         REGISTERED.add("")

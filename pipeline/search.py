@@ -16,7 +16,6 @@ their seed and scores) and continues where the search stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -24,45 +23,19 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.config.groups import ConstraintsCfg, SearchCfg
+from pipeline.config.knobs import check
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
+from pipeline.schema import register
 
 SEARCHER_NAMES = ("rea", "local_search", "random", "tpe", "epnas")
 JOURNAL, RESULT, RUN_FILE = "journal.jsonl", "search.json", "run.json"
 IGNORED_IN_MATCH = ("path", "table", "root", "device")  # where a task's files lie, not what it scores
-
-
-@dataclass
-class SearchCfg:
-    """The command's own knobs (the groups space, dataset, evaluator, executor, tracking are the pipeline's)."""
-
-    shrunk: Optional[str] = None  # noqa: UP045 - a shrunk_space.json, runs:/<id>/shrunk_space.json; null: the full space
-    searcher: str = "rea"  # one of SEARCHER_NAMES
-    budget: int = 50  # new target evaluations the search may spend
-    reuse_scores: str = "auto"  # auto: the shrink run's member scores are free when it scored this target; true; false
-    seed: int = 0  # the searcher's randomness
-    ground_truth: Optional[str] = "auto"  # noqa: UP045 - judges the pick (never searched on): auto, null or a table
-    resume: Optional[str] = None  # noqa: UP045 - a search folder to continue
-    progress: bool = True
-    cache_dir: str = "~/.cache/nas-shrink"  # measured latency tables (constraints.device)
-    constraints: dict[str, Any] = dataclasses.field(default_factory=lambda: {
-        "max_flops": None, "max_params": None, "max_latency_ms": None, "device": None})
-    space: Any = None
-    dataset: Any = None
-    evaluator: Any = None
-    executor: Any = None
-    tracking: Any = None
-
-
-def register_schema() -> None:
-    """Store the command's schema as ``/schema/search`` for ``conf/search.yaml``."""
-    from hydra.core.config_store import ConfigStore
-
-    ConfigStore.instance().store(group="schema/search", name="default", node=SearchCfg)
 
 
 def check_settings(cfg: DictConfig) -> None:
@@ -72,8 +45,8 @@ def check_settings(cfg: DictConfig) -> None:
 
         raise ConfigError(f"searcher={cfg.searcher!r} is not a searcher{closest(str(cfg.searcher), list(SEARCHER_NAMES))} "
                           f"(searchers: {', '.join(SEARCHER_NAMES)})")
-    if cfg.budget < 1:
-        raise ConfigError(f"budget={cfg.budget} must be an integer >= 1 (new target evaluations)")
+    check(SearchCfg, {k: cfg[k] for k in ("budget", "seed")}, "")
+    check(ConstraintsCfg, OmegaConf.to_container(cfg.constraints, resolve=True), "constraints")
     if str(cfg.reuse_scores).lower() not in ("auto", "true", "false"):
         raise ConfigError(f"reuse_scores={cfg.reuse_scores!r} is not one of auto, true, false")
     if cfg.searcher == "tpe":
@@ -333,14 +306,7 @@ def _label(config: Mapping[str, Any], group: str) -> str:
     return cls.removesuffix("Evaluator").lower() or "?"
 
 
-def _register_all() -> None:
-    from pipeline.schema import register
-
-    register()
-    register_schema()
-
-
-_register_all()
+register()  # the typed schemas conf/search.yaml names (pipeline/schema.py), before Hydra composes
 
 
 def _main(cfg: DictConfig) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hypothesis import settings
 from omegaconf import DictConfig
 
@@ -30,12 +29,10 @@ settings.load_profile("reproducible")
 
 
 def compose_cfg(*overrides: str) -> DictConfig:
-    """Compose the pipeline config the way `python -m pipeline` does."""
-    from pipeline.schema import register
+    """Compose the pipeline config the way `python -m pipeline` does (as its job sees it)."""
+    from pipeline.cli import compose
 
-    register()
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+    return compose("config", list(overrides), hydra_node=False)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -15,34 +15,31 @@ Logs one MLflow run per (dataset, seed, sampler, space) under one parent run.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import optuna
-from hydra import compose, initialize_config_dir
 
-from pipeline.evaluators.benchmark import read_table
-from pipeline.run import run
-from pipeline.tracking import Tracker
-from spaces.nb201 import NB201Space
-from spaces.optuna_adapter import enqueue_seeds, suggest_arch, suggest_full, table_objective
-from spaces.shrunk import ShrunkSpace
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the project root
 
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
+from experiments.common import compose_cfg  # noqa: E402
+from pipeline.evaluators.benchmark import read_table  # noqa: E402
+from pipeline.run import run  # noqa: E402
+from pipeline.tracking import Tracker  # noqa: E402
+from spaces.nb201 import NB201Space  # noqa: E402
+from spaces.optuna_adapter import enqueue_seeds, suggest_arch, suggest_full, table_objective  # noqa: E402
+from spaces.shrunk import ShrunkSpace  # noqa: E402
+
 ARMS = ("full", "full+", "shrunk", "shrunk-noseed")
 
 
 def shrink(table: Path, dataset: str, seed: int, uri: str, workdir: Path) -> tuple[ShrunkSpace, int]:
     """Run LISSNAS on the benchmark; return the shrunk space and the lookups it spent."""
-    from pipeline.schema import register
-
-    register()  # the typed config groups (pipeline/schema.py)
-    with initialize_config_dir(CONF, version_base="1.3"):
-        cfg = compose("config", overrides=["evaluator=benchmark", f"evaluator.path={table}", f"dataset={dataset}",
-                                           f"seed={seed}", "progress=false", f"tracking.uri={uri}",
-                                           "tracking.experiment=downstream-optuna-shrink"])
+    cfg = compose_cfg(["evaluator=benchmark", f"evaluator.path={table}", f"dataset={dataset}", f"seed={seed}",
+                       "progress=false", f"tracking.uri={uri}", "tracking.experiment=downstream-optuna-shrink"])
     result = run(cfg, workdir / f"{dataset}-{seed}")
     return ShrunkSpace.load(result.shrunk_space), int(result.rounds[-1]["evaluated_total"])
 

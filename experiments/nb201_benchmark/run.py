@@ -7,18 +7,19 @@ Prints one row per (dataset, seed) and a mean row per dataset; every run is logg
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
 
-from pipeline.evaluators.benchmark import read_table
-from pipeline.run import run
-from spaces.nb201 import NB201Space
-from spaces.shrunk import ShrunkSpace
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the project root
 
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
+from experiments.common import compose_cfg  # noqa: E402
+from pipeline.evaluators.benchmark import read_table  # noqa: E402
+from pipeline.run import run  # noqa: E402
+from spaces.nb201 import NB201Space  # noqa: E402
+from spaces.shrunk import ShrunkSpace  # noqa: E402
 
 
 def truth(table: Path, dataset: str) -> dict[str, dict[str, float]]:
@@ -28,14 +29,9 @@ def truth(table: Path, dataset: str) -> dict[str, dict[str, float]]:
 
 def one_run(table: Path, dataset: str, seed: int, overrides: list[str], workdir: Path) -> ShrunkSpace:
     """Run the pipeline once and return its shrunk space."""
-    from pipeline.schema import register
-
-    register()  # the typed config groups (pipeline/schema.py)
-    with initialize_config_dir(CONF, version_base="1.3"):
-        cfg = compose("config", overrides=[
-            "evaluator=benchmark", f"evaluator.path={table}", f"dataset={dataset}", f"seed={seed}",
-            "progress=false", f"tracking.uri=sqlite:///{workdir}/mlflow.db", "tracking.experiment=nb201-benchmark",
-            *overrides])
+    cfg = compose_cfg(["evaluator=benchmark", f"evaluator.path={table}", f"dataset={dataset}", f"seed={seed}",
+                       "progress=false", f"tracking.uri=sqlite:///{workdir}/mlflow.db",
+                       "tracking.experiment=nb201-benchmark", *overrides])
     result = run(cfg, workdir / f"{dataset}-seed{seed}")
     return ShrunkSpace.load(result.shrunk_space)
 

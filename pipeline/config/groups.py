@@ -68,3 +68,25 @@ TARGET_RULES: dict[str, dict[str, Rule]] = {
                 "val_fraction": Number(0, 1, strict=True), "test_fraction": Number(0, 1, strict=True)},
     "space": {"C": Int(1), "N": Int(1), "width_mult": Number(0, strict=True)},
 }
+
+
+@dataclass
+class SearchCfg:
+    """Knobs of ``python -m pipeline.search`` (conf/search.yaml); its groups space, dataset, evaluator, executor and
+    tracking are the pipeline's."""
+
+    shrunk: Optional[str] = None  # noqa: UP045 - a shrunk_space.json, runs:/<id>/shrunk_space.json; null: the full space
+    searcher: str = "rea"  # one of pipeline.search.SEARCHER_NAMES (checked there, naming the closest)
+    budget: int = knob(50, Int(1))  # new target evaluations the search may spend
+    reuse_scores: str = "auto"  # auto: the shrink run's member scores are free when it scored this target; true; false
+    seed: int = knob(0, Int(0))  # the searcher's randomness
+    ground_truth: Optional[str] = "auto"  # noqa: UP045 - judges the pick (never searched on): auto, null or a table
+    resume: Optional[str] = None  # noqa: UP045 - a search folder to continue
+    progress: bool = True
+    cache_dir: str = "~/.cache/nas-shrink"  # measured latency tables (constraints.device)
+    constraints: ConstraintsCfg = field(default_factory=ConstraintsCfg)
+    space: Any = None
+    dataset: Any = None
+    evaluator: Any = None
+    executor: Any = None
+    tracking: Any = None

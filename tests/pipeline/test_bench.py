@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from pipeline.bench import Builder, build_benchmark
 from pipeline.datasets import Digits
@@ -14,17 +13,15 @@ from pipeline.evaluators.benchmark import BenchmarkEvaluator
 from pipeline.evaluators.train import TrainEvaluator
 from spaces.nb201 import NB201Space
 from spaces.toy import ToySpace
-from tests.conftest import CONF, HANG_GUARD_S
+from tests.conftest import HANG_GUARD_S
 
 
 def bench_cfg(tmp_path: Path, *overrides: str):
-    from pipeline.schema import register
+    from pipeline.cli import compose
 
-    register()  # the typed config groups (pipeline/schema.py)
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose("bench", overrides=["space=toy", "evaluator.epochs=1", "evaluator.record_epochs=[1]",
-                                           "progress=false", f"out={tmp_path}/toy.csv",
-                                           f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", *overrides])
+    return compose("bench", ["space=toy", "evaluator.epochs=1", "evaluator.record_epochs=[1]", "progress=false",
+                             f"out={tmp_path}/toy.csv", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", *overrides],
+                   hydra_node=False)
 
 
 def rows(path: Path) -> list[dict[str, str]]:

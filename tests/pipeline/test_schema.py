@@ -132,28 +132,117 @@ def test_a_new_method_is_one_yaml_of_stage_nodes_and_a_plan(tmp_path, toy_table)
                                  "+shrink.pockets.radius=2"])), tmp_path / "other")
 
 
-def test_every_stage_default_is_the_one_the_pipeline_composes() -> None:
-    """A stage test that builds a stage's Cfg runs the default the pipeline runs: the two never disagree."""
+def config_classes() -> dict[str, tuple[str, type]]:
+    """Return group path -> (method, config class) for every typed node of the composed config."""
+    from pipeline.config.groups import ConstraintsCfg, LoopCfg, TrackingCfg
+    from pipeline.schema import stage_cfg
+
+    nodes = {f"shrink.{n}": ("lissnas", stage_cfg(n)) for n in ("sample", "explore", "graph", "pockets", "latent")}
+    nodes |= {"shrink.select": ("topk", stage_cfg("select")), "shrink.refine": ("regnet", stage_cfg("refine")),
+              "supernet.train": ("lissnas", stage_cfg("supernet")), "supernet.search": ("lissnas", stage_cfg("search")),
+              "shrink": ("lissnas", LoopCfg), "tracking": ("lissnas", TrackingCfg),
+              "constraints": ("lissnas", ConstraintsCfg)}
+    return nodes
+
+
+def test_every_knob_default_is_declared_once_and_is_the_one_the_pipeline_composes() -> None:
+    """Each config class's default is what composition gives, unless the method's YAML sets its own value;
+    a field that follows another key composes as that key's interpolation."""
     import dataclasses
 
     from omegaconf import OmegaConf
 
-    from pipeline.schema import node_owner, stage_cfg
+    from pipeline import CONF_DIR
+    from pipeline.config.knobs import follows
+    from pipeline.schema import shrink_schemas
 
-    owners = {**{f"shrink.{n}": node_owner(n) for n in ("sample", "explore", "graph", "pockets", "latent")},
-              "shrink.select": stage_cfg("select"), "shrink.refine": stage_cfg("refine"),
-              "supernet.train": stage_cfg("supernet"), "supernet.search": stage_cfg("search")}
-    composed = {method: {g: OmegaConf.to_container(check([f"shrink={method}", "space=toy"])[g], resolve=False)
-                         for g in ("shrink", "supernet")} for method in ("lissnas", "topk", "regnet")}
     compared = 0
-    for key, owner in owners.items():
-        group, node = key.split(".")
-        values = next(c[group][node] for c in composed.values() if node in c[group])
+    for method in shrink_schemas():
+        body = OmegaConf.to_container(OmegaConf.load(f"{CONF_DIR}/shrink/{method}.yaml"))
+        composed = check([f"shrink={method}", "space=toy"])
+        for path, (_, owner) in config_classes().items():
+            node = OmegaConf.select(composed, path)
+            if node is None:
+                continue
+            values = OmegaConf.to_container(node, resolve=False)
+            own = body if path == "shrink" else body.get(path.split(".")[1], {}) if path.startswith("shrink.") else {}
+            for f in dataclasses.fields(owner):
+                if f.name in own or f.name == "method":  # the method's own value (its name, its rule, its sample)
+                    continue
+                target = follows(f)
+                if target and target.split(".")[0] in OmegaConf.select(composed, path.rpartition(".")[0]):
+                    assert values[f.name] == "${.." + target + "}", f"{path}.{f.name} should follow {target}"
+                else:
+                    assert values[f.name] == f.default, f"{path}.{f.name}: class {f.default!r}, composed {values[f.name]!r}"
+                compared += 1
+    assert compared >= 150
+    stage_yaml = list((ROOT / "conf").glob("stage/*.yaml"))
+    assert not stage_yaml, f"a stage's knobs are declared in its config class, not in {stage_yaml[0]}"
+
+
+def test_every_number_knob_declares_its_range() -> None:
+    import dataclasses
+    import typing
+
+    from pipeline.config.knobs import rule_of
+
+    for path, (_, owner) in config_classes().items():
+        hints = typing.get_type_hints(owner)
         for f in dataclasses.fields(owner):
-            if f.default is dataclasses.MISSING or f.name not in values:
-                continue
-            if f.name == "rule" or str(values[f.name]).startswith("${"):  # a method's own rule; a reference to a knob
-                continue
-            assert values[f.name] == f.default, f"{key}.{f.name}: dataclass {f.default!r}, composed {values[f.name]!r}"
-            compared += 1
-    assert compared >= 20
+            if hints[f.name] in (int, float, float | None) or f.name == "threads":
+                assert rule_of(f) is not None, f"{path}.{f.name} has no rule"
+
+
+def bad_values(rule) -> list:  # type: ignore[no-untyped-def]
+    """Return values that break ``rule``."""
+    from pipeline.config.knobs import Int, Number
+
+    if isinstance(rule, Int):
+        return [rule.low - 1]
+    if isinstance(rule, Number):
+        return [rule.low - 1.0] + ([rule.high + 1.0] if rule.high is not None else [])
+    return ["bogus"]
+
+
+def test_every_bad_value_of_every_typed_knob_is_refused_by_its_full_key() -> None:
+    """One composition per method; each knob is set out of its rule in turn and checked as the CLI checks it."""
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from pipeline.checks import check_values
+    from pipeline.config.knobs import rule_of
+
+    composed = {m: check([f"shrink={m}", "space=toy"]) for m in ("lissnas", "topk", "regnet")}
+    refused = 0
+    for path, (method, owner) in config_classes().items():
+        for f in dataclasses.fields(owner):
+            rule = rule_of(f)
+            if rule is None or (path, f.name) in (("shrink.select", "rule"), ("shrink.refine", "rule")):
+                continue  # a method's rule has its own message (tested in test_run.py)
+            for value in bad_values(rule):
+                cfg = composed[method].copy()
+                OmegaConf.update(cfg, f"{path}.{f.name}", value, force_add=False)
+                with pytest.raises(ConfigError) as err:
+                    check_values(cfg)
+                assert str(err.value).startswith(f"{path}.{f.name}="), str(err.value)
+                refused += 1
+    assert refused >= 60
+
+
+def test_an_executor_or_dataset_value_out_of_range_is_refused_by_key() -> None:
+    for override, key in (("executor.retries=-1", "executor.retries"), ("executor.workers=0", "executor.workers"),
+                          ("dataset.val_fraction=1.5", "dataset.val_fraction"), ("evaluator.lr=0", "evaluator.lr")):
+        with pytest.raises(ConfigError, match=rf"^{key}="):
+            check([override])
+
+
+def test_a_stage_marker_from_before_a_knob_existed_is_the_same_settings_at_its_default() -> None:
+    from pipeline.config.stages import SupernetCfg
+    from pipeline.rundir import settings_changed, stage_settings
+
+    cfg = SupernetCfg()
+    recorded = {k: v for k, v in stage_settings(cfg).items() if k != "grad_clip"}  # a marker written before grad_clip
+    assert not settings_changed({"settings": recorded}, stage_settings(cfg), cfg)
+    other = SupernetCfg(grad_clip=1.0)
+    assert settings_changed({"settings": recorded}, stage_settings(other), other)

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from mlflow import MlflowClient
 
+from pipeline.cli import compose
 from pipeline.errors import ConfigError
 from pipeline.run import run
 from pipeline.search import JOURNAL, check_settings, search
@@ -22,11 +22,8 @@ from tests.pipeline.test_run import toy_cfg
 
 def search_cfg(tmp_path: Path, table: Path, *extra: str):
     """Compose conf/search.yaml for the toy space and its table, as the command does."""
-    import pipeline.search  # noqa: F401 - registers /schema/search
-
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("search", overrides=["space=toy", "evaluator=benchmark", f"evaluator.path={table}",
-                                            "progress=false", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", *extra])
+    return compose("search", ["space=toy", "evaluator=benchmark", f"evaluator.path={table}", "progress=false",
+                              f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", *extra], hydra_node=False)
 
 
 @pytest.fixture(scope="module")

@@ -104,7 +104,7 @@ def test_flops_budget_keeps_every_member_and_sample_under_it(tmp_path: Path, mac
 
 
 @pytest.mark.parametrize("override, message", [
-    ("constraints.max_flops=-5", "constraints.max_flops=-5 must be a positive number or null"),
+    ("constraints.max_flops=-5", "constraints.max_flops=-5.0 must be a finite number > 0 or null"),
     ("+constraints.max_latency=3", "constraints.max_latency is not a constraint"),
 ])
 def test_bad_constraints_are_named(tmp_path: Path, override: str, message: str) -> None:
