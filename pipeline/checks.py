@@ -21,9 +21,9 @@ def check_seed(value: Any) -> None:
         raise ConfigError(f"seed={value!r} is not a non-negative integer; write e.g. seed=3 (a sweep: -m seed=0,1,2)")
 
 
-def check_values(cfg: Any) -> None:
+def check_values(cfg: Any, config_name: str = "config") -> None:
     """Refuse, by its full key, any value of a composed config that breaks its declared rule (pipeline/config/)."""
-    from pipeline.config.groups import TARGET_RULES, ConstraintsCfg, TrackingCfg
+    from pipeline.config.groups import TARGET_RULES, BenchCfg, ConstraintsCfg, SearchCfg, TrackingCfg
     from pipeline.schema import check_values as check_shrink
     from pipeline.schema import interpolated, supernet_schema
 
@@ -31,6 +31,10 @@ def check_values(cfg: Any) -> None:
         node = cfg.get(group)
         return OmegaConf.to_container(node, resolve=resolve) if OmegaConf.is_dict(node) else None
 
+    top = {"bench": BenchCfg, "search": SearchCfg}.get(config_name)  # a command's own knobs, at the top
+    if top is not None:
+        raw = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "hydra"}
+        check(top, {k: v for k, v in raw.items() if not (isinstance(v, str) and "${" in v)}, "")
     for group, rules in TARGET_RULES.items():  # a `_target_` group: its knobs are its constructor's arguments
         if plain(group) is not None:
             check_mapping(rules, plain(group), group)

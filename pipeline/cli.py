@@ -159,7 +159,7 @@ def check(argv: list[str], config_name: str = "config") -> Any:
     if "seed" in cfg:  # first: other groups interpolate it (evaluator.seed: ${seed})
         check_seed(cfg.seed)
     check_finite(cfg)
-    check_values(cfg)
+    check_values(cfg, name)
     check_writable(cfg, multirun=bool({"-m", "--multirun"} & set(argv)))
     return cfg
 

@@ -10,6 +10,7 @@ feasible members.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pipeline.config.groups import ConstraintsCfg
 
@@ -34,6 +35,12 @@ class Constraints(ConstraintsCfg):
             if value > bound:
                 return f"{key} {value:,.{_digits(bound)}f} > {self.name(key)} {bound:,.{_digits(bound)}f}"
         return None
+
+    def arch_violation(self, arch: str, space: Any, evaluator: Any) -> str | None:
+        """Return why the arch with canonical string ``arch`` breaks the budget (its costs by ``evaluator``), or None."""
+        if not self.active:
+            return None
+        return self.violation(evaluator.costs(space.from_str(arch)))
 
     def bounds(self) -> dict[str, float]:
         """Return cost name -> upper bound for every bound that is set."""

@@ -90,9 +90,7 @@ class StageContext:
 
     def violation(self, arch: str) -> str | None:
         """Return why ``arch`` breaks the resource budget, or None (always None without one)."""
-        if not self.constraints.active:
-            return None
-        return self.constraints.violation(self.evaluator.costs(self.space.from_str(arch)))
+        return self.constraints.arch_violation(arch, self.space, self.evaluator)
 
     def uses_latent(self) -> bool:
         """Tell whether structural closeness is the learned embedding's (shrink.latent.locality=latent)."""

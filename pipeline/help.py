@@ -51,5 +51,6 @@ def config_groups(dirs: list[Path]) -> dict[str, set[str]]:
                 groups.setdefault(prefix.rstrip("/"), set()).add(name.removesuffix(".yaml"))
 
     walk(ConfigStore.instance().repo, "")
-    return {g: o for g, o in groups.items() if not g.startswith("hydra")}
+    # stage/*: empty nodes a method file of before may list (pipeline/schema.py); nothing to choose there
+    return {g: o for g, o in groups.items() if not g.startswith("hydra") and g != "stage"}
 

@@ -93,7 +93,7 @@ class Runner:
         if self.truth and self.constraints.active:
             # Judge against what the budget allows: the best feasible arch is the optimum.
             self.truth = {a: v for a, v in self.truth.items()
-                          if self.constraints.violation(self.evaluator.costs(self.space.from_str(a))) is None}
+                          if self.constraints.arch_violation(a, self.space, self.evaluator) is None}
 
     def stage(self, name: str, round_index: int, parent: str, cfg: Any = None) -> dict[str, float]:
         """Run (or reuse) one stage and record it on the invocation's run (and its own run with stage_runs)."""

@@ -101,6 +101,23 @@ def supernet_schema() -> type:
                   extra=[("enabled", Any, knob("auto", ENABLED))])
 
 
+def from_signature(cls: type) -> type:
+    """Return a schema whose fields are ``cls``'s constructor arguments with their defaults, and its ``_target_``.
+
+    For a group built by ``_target_`` (the executors) the constructor is the one declaration of its knobs.
+    """
+    import inspect
+
+    hints = typing.get_type_hints(cls.__init__)
+    out: list[tuple[str, Any, Any]] = [("_target_", str, dataclasses.field(default=f"{cls.__module__}.{cls.__name__}"))]
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name != "self":
+            kind = hints.get(name, Any)
+            out.append((name, kind if kind in (int, float, str, bool) else Any, dataclasses.field(default=param.default)))
+    return dataclasses.make_dataclass(f"{cls.__name__}Config", out)
+
+
+EXECUTORS = {"local": "LocalExecutor", "ray": "RayExecutor"}  # executor option -> class of pipeline/executors.py
 REGISTERED: set[str] = set()  # "": the shipped schemas are stored; a folder: its --config-dir methods are
 
 
@@ -116,6 +133,11 @@ def register(config_dir: str | Path | None = None) -> None:
         store.store(group="schema/tracking", name="default", node=groups.TrackingCfg)
         store.store(group="schema/constraints", name="default", node=groups.ConstraintsCfg)
         store.store(group="schema/search", name="default", node=groups.SearchCfg)
+        store.store(group="schema/bench", name="default", node=groups.BenchCfg)
+        from pipeline import executors  # light (no torch): its constructors declare the executor knobs
+
+        for option, name in EXECUTORS.items():
+            store.store(group="executor", name=option, node=from_signature(getattr(executors, name)))
         for stage in STAGE_CLASSES:  # a method file of before lists `- /stage/<stage>@<stage>`: its node is the schema's
             store.store(group="stage", name=stage, node={})
         REGISTERED.add("")

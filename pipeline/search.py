@@ -28,8 +28,6 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.config.groups import ConstraintsCfg, SearchCfg
-from pipeline.config.knobs import check
 from pipeline.errors import DOMAIN_ERRORS, ConfigError
 from pipeline.schema import register
 
@@ -45,8 +43,6 @@ def check_settings(cfg: DictConfig) -> None:
 
         raise ConfigError(f"searcher={cfg.searcher!r} is not a searcher{closest(str(cfg.searcher), list(SEARCHER_NAMES))} "
                           f"(searchers: {', '.join(SEARCHER_NAMES)})")
-    check(SearchCfg, {k: cfg[k] for k in ("budget", "seed")}, "")
-    check(ConstraintsCfg, OmegaConf.to_container(cfg.constraints, resolve=True), "constraints")
     if str(cfg.reuse_scores).lower() not in ("auto", "true", "false"):
         raise ConfigError(f"reuse_scores={cfg.reuse_scores!r} is not one of auto, true, false")
     if cfg.searcher == "tpe":
@@ -193,8 +189,9 @@ def search(cfg: DictConfig, run_dir: Path) -> SearchResult:
     if constraints.active:
         check_constraints(evaluator, constraints, Path(str(cfg.cache_dir)).expanduser(),
                           np.random.default_rng([int(cfg.seed), 7]))
-    feasible = (lambda a: constraints.violation(evaluator.costs(space.from_str(a))) is None) if constraints.active \
-        else (lambda a: True)
+    def feasible(arch: str) -> bool:
+        return constraints.arch_violation(arch, space, evaluator) is None
+
     domain = FullDomain(space, feasible) if source.shrunk is None else (
         FeasibleDomain(ShrunkDomain(source.shrunk), feasible) if constraints.active else ShrunkDomain(source.shrunk))
     known = known_scores(source, cfg)

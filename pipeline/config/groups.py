@@ -90,3 +90,21 @@ class SearchCfg:
     evaluator: Any = None
     executor: Any = None
     tracking: Any = None
+
+
+@dataclass
+class BenchCfg:
+    """Knobs of ``python -m pipeline.bench`` (conf/bench.yaml): train every arch of a space, or a uniform sample,
+    into a benchmark table; its groups space, dataset, evaluator and tracking are the pipeline's."""
+
+    seed: int = knob(0, Int(0))  # draws the sample when n is set
+    seeds: list[int] = knob([0])  # training seeds: one row per arch and seed (the benchmark evaluator averages them)
+    n: Optional[int] = knob(None, Int(1, also=(None,)))  # noqa: UP045 - null: every arch of the space; else a sample of n
+    workers: int = knob(1, Int(1))  # parallel training processes (each uses torch_threads CPU threads)
+    torch_threads: Optional[int] = knob(None, Int(1, also=(None,)))  # noqa: UP045 - per worker; null: torch's default alone, else 1
+    out: str = "benchmarks/${hydra:runtime.choices.space}_${hydra:runtime.choices.dataset}.csv"  # the table written
+    progress: bool = True
+    space: Any = None
+    dataset: Any = None
+    evaluator: Any = None
+    tracking: Any = None

@@ -87,8 +87,12 @@ def test_a_folder_of_other_settings_is_refused(tmp_path: Path, toy_table: Path) 
     (["reuse_scores=maybe"], "reuse_scores='maybe' is not one of auto, true, false"),
 ])
 def test_bad_settings_are_refused_by_key(tmp_path: Path, toy_table: Path, extra: list[str], message: str) -> None:
+    from pipeline.checks import check_values
+
+    cfg = search_cfg(tmp_path, toy_table, *extra)
     with pytest.raises(ConfigError, match=message.replace("(", "\\(").replace("?", "\\?")):
-        check_settings(search_cfg(tmp_path, toy_table, *extra))
+        check_values(cfg, "search")  # each knob's rule, as the command checks it before its own checks
+        check_settings(cfg)
 
 
 def test_a_shrunk_space_of_another_space_is_one_line(tmp_path: Path, toy_table: Path, shrunk: Path) -> None:
