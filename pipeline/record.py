@@ -214,6 +214,12 @@ def log_subnet(tracker: Tracker, run_id: str, space: Any, saved: Mapping[str, An
 VIEW = "headline"  # the experiment's shared MLflow view: the runs table with the headline columns
 
 
+
+def column_px(name: str) -> int:
+    """Return a runs-table column width that shows ``name`` whole (MLflow's header font: ~7 px a character)."""
+    return max(60, 7 * len(name) + 30)
+
+
 def headline_view(tracker: Tracker) -> str:
     """Save (once) the experiment's shared ``headline`` view and return its address.
 
@@ -221,20 +227,22 @@ def headline_view(tracker: Tracker) -> str:
     experiment tag the UI reads) opens it with the ``result/*`` columns, runs sorted by mean
     test accuracy (which also lists a sweep's jobs flat, not folded under the sweep run).
     """
-    # No Source / Dataset columns: with MLflow's side panel they pushed every metric off a 1600 px screen.
+    # No Source / Dataset columns: with MLflow's side panel they pushed every metric off a 1600 px screen; the
+    # columns in this order and each as wide as its name (MLflow's default cut them to "result/mean_te").
     order = ("mean_test_acc", "regret", "recall_top1pct", "size", "best_test_acc", "mean_score", "evaluations")
     columns = ["tags.`method`", "tags.`seed`", *[f"metrics.`result/{name}`" for name in order]]
     state = {"searchFilter": "", "orderByKey": "metrics.`result/mean_test_acc`", "orderByAsc": False,
              "startTime": "ALL", "lifecycleFilter": "Active", "datasetsFilter": [], "modelVersionFilter": "All Runs",
-             "selectedColumns": columns, "columnOrder": [], "columnWidths": {}, "runsHiddenMode": "FIRST_20_RUNS",
+             "selectedColumns": columns, "columnOrder": columns, "runsHiddenMode": "FIRST_20_RUNS",
+             "columnWidths": {c: column_px(c.split("`")[1]) for c in columns},
              "viewMaximized": False, "runListHidden": False, "isAccordionReordered": False,
              "useGroupedValuesInCharts": True, "hideEmptyCharts": True, "groupBy": None, "groupsExpanded": {},
              "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0, "selectedXAxisMetricKey": ""}}
     tag = f"mlflow.sharedViewState.{VIEW}"
     saved = tracker.client.get_experiment(tracker.experiment_id).tags.get(tag)
-    if saved is None or json.loads(saved).get("columns") != columns:
+    packed = "deflate;" + base64.b64encode(zlib.compress(json.dumps(state).encode())).decode()  # as the UI writes it
+    if saved is None or json.loads(saved).get("state") != packed:  # a view saved by an older release is replaced
         now = int(time.time() * 1000)
-        packed = "deflate;" + base64.b64encode(zlib.compress(json.dumps(state).encode())).decode()  # as the UI writes it
         value = {"name": VIEW, "createdAt": now, "updatedAt": now, "state": packed, "columns": columns}
         retry_locked(tracker.client.set_experiment_tag, tracker.experiment_id, tag, json.dumps(value))
     return tracker.url(None, f"?viewStateShareKey={VIEW}")

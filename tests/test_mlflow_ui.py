@@ -30,5 +30,9 @@ def test_a_sweep_reads_at_a_glance_in_the_mlflow_ui(tmp_path: Path, toy_table: P
     assert found["runs"] == 1 + 6 and found["jobs"] == 6  # the bar: at most 1 + 6 runs
     assert found["headline_columns_shown"] == found["headline_metrics"] and "result/mean_test_acc" in found[
         "headline_metrics"]
+    # At 1600 px, as a user first meets it (MLflow's side panel open): the ranking column and the regret, whole.
+    assert {"result/mean_test_acc", "result/regret"} <= set(found["headline_columns_on_screen"]["runs_table_as_opened"])
+    assert set(found["headline_columns_on_screen"]["runs_table"]) >= {"result/mean_test_acc", "result/regret",
+                                                                      "result/recall_top1pct", "result/size"}
     assert found["git_commit_on_every_run"] and found["dataset_input_on_every_run"] and found["sweep_summary_in_page"]
     assert {p.name for p in (tmp_path / "shots").glob("*.png")} >= {"runs_table.png", "compare.png", "sweep_run.png"}

@@ -62,25 +62,52 @@ def serve(store: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("mlflow ui did not start within 2 minutes")
 
 
-def shoot(pages: dict[str, str], out: Path) -> dict[str, str]:
-    """Open each page in headless Chromium, close the assistant panel, save ``<name>.png``; return page texts."""
+def shoot(pages: dict[str, str], out: Path, width: int, columns: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Open each page in headless Chromium, save ``<name>.png``; return page texts and the ``columns`` seen on screen.
+
+    ``runs_table_as_opened`` is the headline view exactly as a user first meets it (MLflow 3's assistant
+    panel open); every other page is shot after closing that panel.
+    """
     from playwright.sync_api import sync_playwright
 
-    texts = {}
+    texts, seen = {}, {}
     with sync_playwright() as play:
         browser = play.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1900, "height": 1000})
+        page = browser.new_page(viewport={"width": width, "height": 1000})
         for name, url in pages.items():
             page.goto(url)
             page.wait_for_timeout(5000)  # the single-page app fetches runs after load
             close = page.locator("[aria-label='Close']")  # MLflow 3's assistant panel takes a third of the width
-            if close.count():
+            if close.count() and name != "runs_table_as_opened":
                 close.first.click()
                 page.wait_for_timeout(500)
             page.screenshot(path=str(out / f"{name}.png"))
             texts[name] = page.inner_text("body")
+            seen[name] = on_screen(page, columns, width)
         browser.close()
-    return texts
+    return texts, seen
+
+
+# Drawn whole and on top: not cut to "result/mean_te...", and both ends of its text are this element where they lie
+# (a column scrolled under MLflow's side panel, or past the table's right edge, is hidden there).
+VISIBLE = """e => {
+  const r = e.getBoundingClientRect();
+  if (r.width === 0 || e.scrollWidth > e.clientWidth || r.right > window.innerWidth) return false;
+  const y = r.top + r.height / 2;
+  return [r.left + 2, r.right - 2].every(x => { const hit = document.elementFromPoint(x, y);
+                                               return hit !== null && (e.contains(hit) || hit.contains(e)); });
+}"""
+
+
+def on_screen(page: Any, names: list[str], width: int) -> list[str]:
+    """Return the names (a column header's text, e.g. ``result/mean_test_acc``) drawn whole inside the viewport."""
+    shown = []
+    for name in names:
+        for handle in page.get_by_text(name, exact=True).all():
+            if handle.evaluate(VISIBLE):
+                shown.append(name)
+                break
+    return shown
 
 
 def main() -> None:
@@ -90,6 +117,7 @@ def main() -> None:
     parser.add_argument("--methods", default="lissnas,topk,random")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--override", action="append", default=None, help="pipeline overrides (default: NB201)")
+    parser.add_argument("--width", type=int, default=1600, help="browser width in px (a laptop screen)")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found: apt-get install chromium")
@@ -108,16 +136,19 @@ def main() -> None:
         server = serve(store, port)
         base = f"http://127.0.0.1:{port}/#/experiments/{experiment}"
         ids = json.dumps([r.info.run_id for r in jobs]).replace(" ", "")
-        pages = {"runs_table": f"{base}/runs?viewStateShareKey=headline",
+        pages = {"runs_table_as_opened": f"{base}/runs?viewStateShareKey=headline",
+                 "runs_table": f"{base}/runs?viewStateShareKey=headline",
                  "charts": f"{base}/runs?viewStateShareKey=headline&compareRunsMode=CHART",
                  "compare": f"http://127.0.0.1:{port}/#/compare-runs?runs={ids}&experiments=[\"{experiment}\"]",
                  "sweep_run": f"{base}/runs/{sweep.info.run_id}",
                  "job_run": f"{base}/runs/{jobs[0].info.run_id}"}
+        headline = sorted({k for r in jobs for k in r.data.metrics if k.startswith("result/")})
         try:
-            texts = shoot(pages, args.out)
+            texts, seen = shoot(pages, args.out, args.width, headline)
         finally:
             server.terminate()
-        findings = report(runs, jobs, sweep, texts)
+        findings = {**report(runs, jobs, sweep, texts), "width_px": args.width,
+                    "headline_columns_on_screen": {k: seen[k] for k in ("runs_table_as_opened", "runs_table")}}
         (args.out / "findings.json").write_text(json.dumps(findings, indent=2) + "\n")
         print(json.dumps(findings, indent=2))
 
