@@ -6,8 +6,12 @@ Per seed and source (NB201; the source shrink is `python -m pipeline` with the b
 budget 200, default settings):
 - source ``cifar10``: validation accuracy on CIFAR-10; targets CIFAR-100 and ImageNet16-120;
 - sources ``params`` and ``flops``: data-independent proxies read from the same table (valid on any
-  dataset); target CIFAR-10. Data-dependent proxies (zico, naswot, snip, grad_norm) are left out:
-  they need the target's images, which this table-only study does not have.
+  dataset); target CIFAR-10;
+- source ``pixel3``: CIFAR-10 under a pixel3 latency budget; target CIFAR-10 under an eyeriss budget;
+- source ``fashion_e1``: a cheaper fidelity, Fashion-MNIST validation accuracy after 1 of 2 epochs
+  (``val_acc_e1`` of ``--fashion-table``, built by ``pipeline.bench``); target the 2-epoch result.
+Data-dependent proxies (zico, naswot, snip, grad_norm) are left out: they need the target's images,
+which this table-only study does not have.
 On each target, with N new target evaluations (validation accuracy; test accuracy only judges), REA
 runs in five domains built from the same source evaluations:
 - ``shrunk``: the LISSNAS space emitted on the source;
@@ -44,7 +48,11 @@ from experiments.common import compose_cfg, paired, parse_seeds, top_k  # noqa: 
 SOURCES = {"cifar10": ("cifar10", "val_acc", ("cifar100", "ImageNet16-120")),
            "params": ("cifar10", "params", ("cifar10",)),
            "flops": ("cifar10", "flops", ("cifar10",)),
-           "pixel3": ("cifar10", "val_acc", ("cifar10",))}
+           "pixel3": ("cifar10", "val_acc", ("cifar10",)),
+           "fashion_e1": ("fashion_mnist", "val_acc_e1", ("fashion_mnist",))}
+# Fidelity transfer: the shrink reads validation accuracy after 1 of 2 training epochs (half the cost of a target
+# evaluation), the target search the full 2 epochs; the Fashion-MNIST NB201 table built here holds both.
+OWN_TABLE = {"fashion_e1": "fashion_table"}  # a source whose rows live in another table: the argument naming it
 # Device transfer: the shrink runs under a latency budget on one device, the target search under another's.
 # Budgets: about the median latency on each device (pixel3 10.7 ms; eyeriss 5.1 ms), NB201 CIFAR-10 table.
 DEVICES = {"pixel3": (("pixel3", 10.7), ("eyeriss", 5.1))}
@@ -87,7 +95,8 @@ def job(args: dict[str, Any]) -> list[dict[str, Any]]:
     from pipeline.searchers import BoxDomain, FeasibleDomain, FullDomain, MemberDomain, Oracle, ShrunkDomain, rea, table_score
     from spaces.nb201 import NB201Space
 
-    table, source, seed, out = Path(args["table"]), args["source"], int(args["seed"]), Path(args["out"])
+    source, seed, out = args["source"], int(args["seed"]), Path(args["out"])
+    table = Path(args[OWN_TABLE.get(source, "table")])
     dataset, metric, targets = SOURCES[source]
     space = NB201Space()
     shrunk, history = shrink(table, source, seed, out, list(args.get("overrides", [])))
@@ -154,11 +163,25 @@ def summary(rows: list[dict[str, Any]]) -> str:
                       *pairs, "", legend, ""])
 
 
+def check_complete(table: Path) -> None:
+    """Stop unless ``table`` covers every NB201 arch: a shrink may evaluate any of them."""
+    from pipeline.evaluators.benchmark import read_table
+    from spaces.nb201 import NB201Space
+
+    space = NB201Space()
+    covered = len(read_table(table, space, "fashion_mnist")) if table.is_file() else 0
+    if covered < space.size():
+        sys.exit(f"error: source fashion_e1 needs every NB201 arch in {table}; it holds {covered:,} of "
+                 f"{space.size():,}: continue its build (experiments/fashion_mnist_table/README.md, n=15625)")
+
+
 def main() -> None:
     """Run the missing (seed, source) jobs, append their rows, and write summary.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", type=Path, default=ROOT / "benchmarks" / "nb201.csv",
                         help="the NB201 table with cifar10, cifar100 and ImageNet16-120 rows (pipeline.convert_nb201)")
+    parser.add_argument("--fashion-table", type=Path, default=ROOT / "benchmarks" / "nb201_fashion_mnist.csv",
+                        help="source fashion_e1: the Fashion-MNIST table (experiments/fashion_mnist_table), complete")
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--sources", default=",".join(SOURCES))
     parser.add_argument("--ns", default=",".join(map(str, NS)))
@@ -170,13 +193,15 @@ def main() -> None:
     if not args.table.is_file():
         sys.exit(f"error: --table {args.table} not found; convert the NB201 release first "
                  "(python -m pipeline.convert_nb201 ... --out benchmarks/nb201.csv)")
+    if "fashion_e1" in args.sources.split(","):
+        check_complete(args.fashion_table)
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
     done = {(r["seed"], r["source"]) for r in rows}
     ns = [int(n) for n in args.ns.split(",")]
-    jobs = [{"table": str(args.table.resolve()), "source": s, "seed": seed, "out": str(args.out.resolve()), "ns": ns,
-             "overrides": args.override}
+    jobs = [{"table": str(args.table.resolve()), "fashion_table": str(args.fashion_table.resolve()), "source": s,
+             "seed": seed, "out": str(args.out.resolve()), "ns": ns, "overrides": args.override}
             for seed in parse_seeds(args.seeds) for s in args.sources.split(",") if (seed, s) not in done]
     with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
         for new in pool.map(job, jobs):
