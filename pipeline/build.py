@@ -106,7 +106,7 @@ def _moved(group: str, key: str, raw: dict[str, Any], nodes: Iterable[str]) -> s
 
 
 def _set(group: dict[str, Any]) -> dict[str, Any]:
-    """Return a group's settings without the unset ones (null in the schema: the stage's own default)."""
+    """Return a group's settings without the unset ones (null)."""
     return {k: v for k, v in group.items() if v is not None}
 
 
