@@ -89,7 +89,7 @@ def _emit(cfg: DictConfig, run_dir: Path, tracker: Tracker, runner: Runner, pare
     provenance = {"run_id": parent, "seed": int(cfg.seed), "method": runner.loop.method, "git_sha": tags["git_sha"],
                   "config": manifest_config(cfg), "stop_reason": reason, "evaluations": int(runner.spent)}
     last = len(history) - 1 if history else 0
-    final = runner.stage("emit", last, parent, emit.Cfg(provenance, runner.choose))
+    final = runner.stage("emit", last, parent, emit.Cfg(provenance=provenance, choose=runner.choose))
     label = "predicted" if runner.region == "surrogate" else "unevaluated"
     for line in summary_lines(final, runner.space, len(history), runner.spent, runner.loop.budget, label):
         print(line, flush=True)

@@ -67,7 +67,8 @@ def pocket_seeds(space: Any, history: list[tuple[str, float]], uniform: int, shr
     names = list(scores)
     graph = LocalityGraph.from_pairs(names, space.pairs_within([space.from_str(a) for a in names], shrink["link_distance"]))
     cut = float(np.quantile([s for _, s in history[:uniform]], shrink["good_quantile"]))
-    cfg = Cfg(shrink["radius"], shrink["good_quantile"], shrink["max_pockets"], shrink["min_pocket_size"])
+    cfg = Cfg(radius=shrink["radius"], good_quantile=shrink["good_quantile"], max_pockets=shrink["max_pockets"],
+              min_pocket_size=shrink["min_pocket_size"])
     return [p["seed"] for p in extract_pockets(graph, scores, cut, cfg)] or [max(scores, key=scores.get)]
 
 

@@ -11,7 +11,7 @@ from typing import Any, Optional
 from pipeline.config.knobs import Int, Number, OneOf, Rule, knob
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PlanCfg:
     """A method's stages: those of round 0, of later rounds ([]: one round), and which round is emitted."""
 
@@ -20,7 +20,7 @@ class PlanCfg:
     choose: str = knob("best", OneOf(("best", "last")))  # best: the highest mean pocket score; last
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LoopCfg:
     """Knobs of the round loop itself (the top of ``shrink``; each stage's sit in its own node)."""
 
@@ -31,7 +31,7 @@ class LoopCfg:
     min_delta: float = knob(0.0, Number(0))  # improvements at or below this count as none
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrackingCfg:
     """Knobs of the ``tracking`` group: where and how the run is recorded in MLflow."""
 
@@ -46,7 +46,7 @@ class TrackingCfg:
 BOUND = Number(0, strict=True, also=(None,))  # a resource budget: a positive number, or null for none
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ConstraintsCfg:
     """Knobs of ``constraints``: resource budgets; an arch over one never enters a pocket (torch FLOP counter, batch 1)."""
 
@@ -70,7 +70,7 @@ TARGET_RULES: dict[str, dict[str, Rule]] = {
 }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SearchCfg:
     """Knobs of ``python -m pipeline.search`` (conf/search.yaml); its groups space, dataset, evaluator, executor and
     tracking are the pipeline's."""
@@ -92,7 +92,7 @@ class SearchCfg:
     tracking: Any = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BenchCfg:
     """Knobs of ``python -m pipeline.bench`` (conf/bench.yaml): train every arch of a space, or a uniform sample,
     into a benchmark table; its groups space, dataset, evaluator and tracking are the pipeline's."""

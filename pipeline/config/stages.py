@@ -4,7 +4,8 @@ declared here once, with its default, its rule and, where it shares a value, the
 classes (pipeline/schema.py), so the pipeline, the tests and a Python caller read the same defaults,
 and the runner receives these objects (``OmegaConf.to_object``). Each stage module names its own as ``Cfg``.
 
-Plain (not frozen) dataclasses: Hydra merges overrides into a structured node, which a frozen one refuses.
+Plain (not frozen) dataclasses: Hydra merges overrides into a structured node, which a frozen one refuses;
+keyword-only, so a caller never sets a knob by its place in the class.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from pipeline.config.knobs import Int, Number, OneOf, knob
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SampleCfg:
     """Knobs of the sample stage: uniform samples of the space (inside the current restriction after round 0)."""
 
@@ -23,14 +24,14 @@ class SampleCfg:
     samples_per_round: int = knob(0, Int(0))  # later rounds: new uniform samples inside the current restriction
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvaluateCfg:
     """Knobs of the evaluate stage (set by the run's top-level ``progress``)."""
 
     progress: bool = True  # show a progress bar while evaluating
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExploreCfg:
     """Knobs of the explore stage: which unevaluated archs near the pockets a later round evaluates."""
 
@@ -47,14 +48,14 @@ class ExploreCfg:
     trees: int = knob(100, Int(1), follows="pockets.trees")  # surrogate ensemble size
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GraphCfg:
     """Knobs of the graph stage: the locality graph over the evaluated archs."""
 
     link_distance: int = knob(1, Int(1))  # archs at structural distance <= this are linked
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PocketsCfg:
     """Knobs of the pockets stage: pockets of good, structurally close archs, and the emitted region."""
 
@@ -69,7 +70,7 @@ class PocketsCfg:
     min_pocket_size: int = knob(2, Int(1))  # a locality smaller than this is not (yet) a pocket
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SelectCfg:
     """Knobs of the select stage: keep some of the evaluated sample (baselines)."""
 
@@ -77,7 +78,7 @@ class SelectCfg:
     rule: str = knob("top", OneOf(("top", "random")))  # top: the best by score; random: a uniform subset
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RefineCfg:
     """Knobs of the refine stage: restrict the space one step per round (baselines)."""
 
@@ -86,7 +87,7 @@ class RefineCfg:
     max_members: int = knob(200_000, Int(1))  # refuse to enumerate restricted spaces larger than this
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EmitCfg:
     """Knobs of the emit stage (filled by the runner, not by conf/shrink)."""
 
@@ -94,7 +95,7 @@ class EmitCfg:
     choose: str = knob("best", OneOf(("best", "last")))  # emit the round with the best mean pocket score, or the last
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SupernetCfg:
     """Knobs of the supernet stage: single-path one-shot training (the supernet group's ``train`` node)."""
 
@@ -111,7 +112,7 @@ class SupernetCfg:
     threads: Any = knob(1, Int(1, also=("auto",)))  # CPU threads (auto: every usable core); pipeline/threads.py says why 1
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SubnetSearchCfg:
     """Knobs of the search stage: rank subnets with the trained supernet and search the shrunk space."""
 
@@ -126,7 +127,7 @@ class SubnetSearchCfg:
     threads: Any = knob(1, Int(1, also=("auto",)), follows="train.threads")  # CPU threads, as for training
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LatentCfg:
     """Knobs of the locality and the surrogate's features (``shrink.latent``), read by graph, explore and pockets."""
 

@@ -67,7 +67,7 @@ def test_a_constrained_run_never_emits_an_infeasible_member(tmp_path_factory: py
     tmp = tmp_path_factory.mktemp("run")
     if device == "raspi4":
         latency *= 5
-    budget = Constraints(flops, params, latency, device)
+    budget = Constraints(max_flops=flops, max_params=params, max_latency_ms=latency, device=device)
     overrides = [f"constraints.max_latency_ms={latency}", f"constraints.device={device}",
                  *([f"constraints.max_flops={flops}"] if flops else []),
                  *([f"constraints.max_params={params}"] if params else [])]

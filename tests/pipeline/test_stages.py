@@ -166,7 +166,7 @@ def test_best_round_prefers_higher_mean_then_later_round() -> None:
 
 def test_emit_writes_a_loadable_shrunk_space_and_plot(tmp_path: Path, toy_table: Path) -> None:
     run_round0(tmp_path, toy_table, n=27)
-    metrics = emit.run(context(tmp_path, toy_table, 0, "emit"), emit.Cfg({"seed": 0}))
+    metrics = emit.run(context(tmp_path, toy_table, 0, "emit"), emit.Cfg(provenance={"seed": 0}))
     shrunk = ShrunkSpace.load(tmp_path / "emit" / "shrunk_space.json")
     assert shrunk.size() == metrics["shrunk_size"] > 0 and shrunk.provenance["seed"] == 0
     assert (tmp_path / "emit" / "edf.png").stat().st_size > 1000
