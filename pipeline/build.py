@@ -78,7 +78,10 @@ def typed(schema: Any, node: Any, path: str) -> Any:
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        return OmegaConf.to_object(OmegaConf.merge(schema, node))
+        # Plain values, not the node itself: a node pickled to another process (joblib, torchrun) carries
+        # a copy of its generated schema class, which OmegaConf would refuse to merge into this one.
+        plain = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+        return OmegaConf.to_object(OmegaConf.merge(schema, plain))
     except OmegaConfBaseException as err:
         key = f"{path}.{err.full_key}" if getattr(err, "full_key", None) else path
         raise ConfigError(f"{key}: {str(err).splitlines()[0]}") from None
