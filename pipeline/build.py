@@ -23,7 +23,7 @@ from pipeline.evaluators.base import Evaluator
 from pipeline.evaluators.benchmark import read_table
 from pipeline.executors import Executor, LocalExecutor
 from pipeline.plan import Plan, read_plan
-from pipeline.schema import STAGE_CLASSES, SUPERNET_NODES, check_values, linked, method_schema, stage_nodes, supernet_schema
+from pipeline.schema import SUPERNET_NODES, check_values, linked, method_schema, stage_nodes, supernet_schema
 from pipeline.stages import emit, evaluate, explore, graph, pockets, refine, sample, search, select, supernet
 from spaces.base import LatencySpace, SearchSpace
 
@@ -85,11 +85,6 @@ def typed(schema: Any, node: Any, path: str) -> Any:
     except OmegaConfBaseException as err:
         key = f"{path}.{err.full_key}" if getattr(err, "full_key", None) else path
         raise ConfigError(f"{key}: {str(err).splitlines()[0]}") from None
-
-
-def node_cfg(node: str) -> Any:
-    """Return the config class of ``shrink.<node>`` (a stage's ``Cfg``, or the locality's), None if no such node."""
-    return STAGE_CLASSES.get(node)
 
 
 def _misplaced(key: str, shrink: dict[str, Any], nodes: list[str], method: str) -> str:

@@ -36,18 +36,17 @@ def check_values(cfg: Any, config_name: str = "config") -> None:
         raw = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "hydra"}
         check(top, {k: v for k, v in raw.items() if not (isinstance(v, str) and "${" in v)}, "")
     for group, rules in TARGET_RULES.items():  # a `_target_` group: its knobs are its constructor's arguments
-        if plain(group) is not None:
-            check_mapping(rules, plain(group), group)
+        if (values := plain(group)) is not None:
+            check_mapping(rules, values, group)
     for group, cls in (("tracking", TrackingCfg), ("constraints", ConstraintsCfg)):
-        if plain(group) is not None:
-            check(cls, plain(group), group)
+        if (values := plain(group)) is not None:
+            check(cls, values, group)
     if "tracking" in cfg:
         check_tracking_uri(str(cfg.tracking.uri))
-    if plain("supernet") is not None and {"train", "search"} & set(plain("supernet")):
-        check(supernet_schema(), plain("supernet"), "supernet", interpolated(plain("supernet", resolve=False)))
-    if plain("shrink") is not None:  # refused now, without importing a stage
-        check_shrink(plain("shrink"), interpolated(plain("shrink", resolve=False)))
-
+    if (values := plain("supernet")) is not None and {"train", "search"} & set(values):
+        check(supernet_schema(), values, "supernet", interpolated(plain("supernet", resolve=False)))
+    if (values := plain("shrink")) is not None:  # refused now, without importing a stage
+        check_shrink(values, interpolated(plain("shrink", resolve=False)))
 
 TRACKING_SCHEMES = ("sqlite:///", "http://", "https://", "postgresql://", "mysql://", "mssql://", "databricks")
 

@@ -9,9 +9,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.artifacts import read_json, write_json
-from pipeline.build import node_cfg
 from pipeline.config.groups import LoopCfg
 from pipeline.errors import ConfigError
+from pipeline.schema import STAGE_CLASSES
 from pipeline.tracking import Tracker, flatten
 
 LOCK_FILE = ".lock"  # held by the one process working in a run folder (pipeline/locks.py)
@@ -65,7 +65,7 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig) -> None:
 def _stage_default(key: str) -> str | None:
     """Return, as manifest text, the default of ``shrink.<node>.<field>`` or of the loop's ``shrink.<field>`` (None if none)."""
     group, node, name = ([*key.split("."), "", ""])[:3]
-    owner, name = (LoopCfg, node) if not name else (node_cfg(node), name)
+    owner, name = (LoopCfg, node) if not name else (STAGE_CLASSES.get(node), name)
     if group != "shrink" or owner is None:
         return None
     found = next((f for f in fields(owner) if f.name == name), None)

@@ -46,11 +46,6 @@ def stage_nodes(method_stages: Sequence[str]) -> list[str]:
     return nodes + (["latent"] if "graph" in nodes else [])
 
 
-def node_owner(node: str) -> type:
-    """Return the config class of ``shrink.<node>``."""
-    return stage_cfg(node)
-
-
 def nested(name: str, top: type | None, nodes: dict[str, type], overrides: dict[str, Any] | None = None,
            extra: Sequence[tuple[str, Any, Any]] = ()) -> type:
     """Return a subclass of ``top`` (defaults set by ``overrides``) with the fields ``extra`` and a node per ``nodes``."""
@@ -78,10 +73,10 @@ def linked(schema: type) -> Any:
     return node
 
 
-@functools.cache  # one class per method: a composed node merges only into its own schema class
+@functools.cache  # one class per method and plan, built once (the CLI and the runner ask for it again)
 def method_schema(method: str, plan: Plan) -> type:
     """Return the schema of a method's ``shrink`` group: the loop's knobs on top, the plan, one node per stage with knobs."""
-    nodes = {node: node_owner(node) for node in stage_nodes(plan.first + plan.later)}
+    nodes = {node: stage_cfg(node) for node in stage_nodes(plan.first + plan.later)}
     return nested(f"{method.title().replace('_', '')}Shrink", groups.LoopCfg, nodes, {"method": method},
                   [("plan", groups.PlanCfg, dataclasses.field(default_factory=groups.PlanCfg))])
 

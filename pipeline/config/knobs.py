@@ -142,16 +142,3 @@ def _config_class(f: dataclasses.Field) -> type | None:
     factory = f.default_factory
     return factory if isinstance(factory, type) and dataclasses.is_dataclass(factory) else None
 
-
-def defaults(cls: type) -> dict[str, Any]:
-    """Return field -> default of a config class (nested classes as dicts)."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        inner = _config_class(f)
-        if inner is not None:
-            out[f.name] = defaults(inner)
-        elif f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out

@@ -87,10 +87,10 @@ def test_each_stage_module_runs_with_the_light_config_class_the_schema_is_built_
 
     from pipeline import latent
     from pipeline.build import STAGES
-    from pipeline.schema import node_owner, stage_cfg
+    from pipeline.schema import stage_cfg
 
     assert all(module.Cfg is stage_cfg(name) for name, module in STAGES.items())
-    assert latent.Cfg is node_owner("latent")
+    assert latent.Cfg is stage_cfg("latent")
     code = ("import sys, pipeline.config.stages, pipeline.schema; pipeline.schema.register(); "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sklearn', 'networkx'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=HANG_GUARD_S)
