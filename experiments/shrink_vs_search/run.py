@@ -80,7 +80,8 @@ def region(space: Any, history: list[tuple[str, float]], uniform: int, shrink: M
     scores = dict(history)
     seeds = pocket_seeds(space, history, uniform, shrink)
     pockets = fill_pockets(space, seeds, scores, shrink["radius"], size, rng, feasible, shrink["pool_per_seed"],
-                           shrink["trees"], min_size=int(shrink.get("min_pocket_size", 1)))
+                           shrink["trees"], min_size=int(shrink.get("min_pocket_size", 1)),
+                           optimism=float(shrink.get("optimism", 0.0)))
     return [m["arch"] for p in pockets for m in p["members"]]
 
 

@@ -65,6 +65,7 @@ class PocketsCfg:
     target_fraction: float = knob(0.0, Number(0, 1, closed=True))  # region=surrogate: > 0: this share of the space instead
     pool_per_seed: int = knob(2000, Int(1))  # region=surrogate: candidates per seed and hop level (a random subset beyond)
     trees: int = knob(100, Int(1))  # surrogate ensemble size
+    optimism: float = knob(0.0, Number(0))  # region=surrogate: rank unevaluated archs by mean + this x tree spread
     good_quantile: float = knob(0.8, Number(0, 1))  # "good" = score >= this quantile of the round-0 uniform sample
     max_pockets: int = knob(8, Int(1))  # at most this many pockets per round
     min_pocket_size: int = knob(2, Int(1))  # a locality smaller than this is not (yet) a pocket

@@ -125,14 +125,14 @@ def latent_neighbourhood(space: SearchSpace, seed: str, radius: int, cap: int, r
 def fill_pockets(space: SearchSpace, seeds: list[str], scores: dict[str, float], radius: int, size: int,
                  rng: np.random.Generator, feasible: Callable[[str], bool] = lambda a: True, cap: int = 2000,
                  trees: int = 100, latent: Any = None, features: dict[str, Any] | None = None,
-                 min_size: int = 1) -> list[dict[str, Any]]:
+                 min_size: int = 1, optimism: float = 0.0) -> list[dict[str, Any]]:
     """Return pockets holding the ``size`` best-estimated archs around ``seeds`` (best seed first).
 
-    Estimate = observed score when evaluated, the surrogate's mean otherwise; a member joins the
-    pocket of the seed it is fewest hops from (the better seed on ties). With ``latent`` (the learned
-    locality), a seed's neighbourhood is the same number of archs, nearest to it in latent space.
-    A seed that would keep fewer than ``min_size`` archs (``min_pocket_size``) keeps none: its places
-    go to the next best estimates of the other pockets.
+    Estimate = observed score when evaluated, the surrogate's mean (+ ``optimism`` x its spread)
+    otherwise; a member joins the pocket of the seed it is fewest hops from (the better seed on
+    ties). With ``latent`` (the learned locality), a seed's neighbourhood is the same number of
+    archs, nearest to it in latent space. A seed that would keep fewer than ``min_size`` archs
+    (``min_pocket_size``) keeps none: its places go to the next best estimates of the other pockets.
     """
     home: dict[str, tuple[int, float]] = {}
     for index, seed in enumerate(seeds):
@@ -149,7 +149,9 @@ def fill_pockets(space: SearchSpace, seeds: list[str], scores: dict[str, float],
         model = Surrogate(space, SurrogateCfg(trees=trees), int(rng.integers(2**31)), **(features or {}))
         mean, spread = model.fit(known, [scores[a] for a in known]).predict(unseen)
         predictions = {a: (float(m), float(s)) for a, m, s in zip(unseen, mean, spread, strict=True)}
-    estimate = {a: scores[a] if a in scores else predictions[a][0] for a in pool}
+    # optimism > 0 favours archs the surrogate is unsure of (upper confidence bound): a transfer
+    # target may prize what the source's evaluations never pinned down.
+    estimate = {a: scores[a] if a in scores else predictions[a][0] + optimism * predictions[a][1] for a in pool}
     ranked = [a for a in sorted(pool, key=lambda a: (-estimate[a], a)) if np.isfinite(estimate[a])]
     dropped: set[int] = set()
     while True:
@@ -223,7 +225,7 @@ def run(ctx: StageContext, cfg: Cfg) -> dict[str, float]:
         seeds = [p["seed"] for p in found] or [a for a in sorted(scores, key=lambda a: (-scores[a], a))[:1]]
         found = fill_pockets(ctx.space, seeds, scores, cfg.radius, target_size(ctx.space, cfg), ctx.rng,
                              ctx.feasible, cfg.pool_per_seed, cfg.trees, ctx.latent if ctx.uses_latent() else None,
-                             ctx.surrogate_features(), cfg.min_pocket_size)
+                             ctx.surrogate_features(), cfg.min_pocket_size, cfg.optimism)
     if ctx.constraints.active:  # what each pocket costs, on every budgeted measure: the user's view of its members
         for pocket in found:
             pocket["costs"] = cost_ranges(ctx, [m["arch"] for m in pocket["members"]])

@@ -104,3 +104,13 @@ def test_a_seed_that_would_keep_fewer_than_min_size_archs_gives_its_places_to_th
     floored = fill_pockets(SPACE, seeds, scores, 2, 120, np.random.default_rng(1), trees=30, min_size=sizes[0] + 1)
     assert all(len(p["members"]) > sizes[0] for p in floored)
     assert sum(len(p["members"]) for p in floored) == 120 and len(floored) < len(free)
+
+
+def test_optimism_fills_with_archs_the_surrogate_is_less_sure_of() -> None:
+    _, scores, seeds = evaluated_sample(3)
+    unsure = []
+    for optimism in (0.0, 3.0):
+        pockets = fill_pockets(SPACE, seeds, scores, 2, 120, np.random.default_rng(1), trees=30, optimism=optimism)
+        unsure.append(np.mean([m["uncertainty"] for p in pockets for m in p["members"] if m["score"] is None]))
+        assert sum(len(p["members"]) for p in pockets) == 120
+    assert unsure[1] > unsure[0]
